@@ -1,0 +1,14 @@
+//! kdb+ IPC: the value model, the wire codec, compression and the fast path
+//! for `.u.upd` messages.
+
+pub mod compress;
+pub mod decode;
+pub mod encode;
+pub mod message;
+pub mod types;
+pub mod value;
+
+pub use decode::{decode, decode_prefix, DecodeError};
+pub use encode::{encode, encode_message};
+pub use message::{decode_message, Header, MsgType};
+pub use value::{Attr, Table, Vector, K};
