@@ -1,4 +1,8 @@
 //! tickbridge: AWS Kinesis and SQS FIFO records into a kdb+ tickerplant,
 //! typed, deduplicated and in order.
 
+pub mod bench;
+pub mod cli;
 pub mod kdb;
+pub mod schema;
+pub mod tp;

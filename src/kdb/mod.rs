@@ -6,9 +6,11 @@ pub mod decode;
 pub mod encode;
 pub mod message;
 pub mod types;
+pub mod upd;
 pub mod value;
 
 pub use decode::{decode, decode_prefix, DecodeError};
 pub use encode::{encode, encode_message};
 pub use message::{decode_message, Header, MsgType};
 pub use value::{Attr, Table, Vector, K};
+pub use upd::{encode_upd, Column, SymbolTable};

@@ -1,0 +1,6 @@
+//! Benchmarks shared by `tickbridge bench` and `cargo bench`: each prints figures.
+
+pub mod decode;
+pub mod encode;
+pub mod latency;
+pub mod tp;

@@ -1,0 +1,71 @@
+//! The `tickbridge` command line. Each subcommand lives in its own module
+//! with its clap arguments and a `run` function; the binary only dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod bench;
+pub mod kdb;
+pub mod schema;
+pub mod tp;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tickbridge",
+    version,
+    about = "AWS Kinesis / SQS FIFO records into a kdb+ tickerplant: typed, deduplicated, in order"
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// kdb+ IPC tools: decode captured bytes, query a kdb+ process.
+    #[command(subcommand)]
+    Kdb(kdb::KdbCommand),
+    /// Run the tickerplant stand-in (a kdb+tick-compatible server), or read its journal.
+    Tp(tp::TpArgs),
+    /// Check schema files, or print them as a q schema file for tick.q.
+    #[command(subcommand)]
+    Schema(schema::SchemaCommand),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Logs go to stderr so stdout stays for the command's own output.
+pub fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TICKBRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// A runtime for the subcommands that do I/O.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    init_logging(&cli.log_format);
+    match cli.command {
+        Command::Kdb(c) => kdb::run(c),
+        Command::Tp(a) => tp::run(a),
+        Command::Schema(c) => schema::run(c),
+        Command::Bench(c) => bench::run(c),
+    }
+}

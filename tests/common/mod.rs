@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests: free ports, the Python (PyKX)
+//! oracle, and waiting for servers.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound, then released for the server under test).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The Python with PyKX that the test command installed
+/// (`TICKBRIDGE_PYTHON`, else `python3`). PyKX runs unlicensed.
+pub fn python() -> Command {
+    let exe = std::env::var("TICKBRIDGE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut c = Command::new(exe);
+    c.env("PYKX_UNLICENSED", "true")
+        .env("PYKX_NOQCE", "true")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(repo_root());
+    c
+}
+
+/// Runs `tests/py/<script>` with args; panics with its stderr when it fails,
+/// so a missing PyKX is a failure, never a silent skip.
+pub fn run_python(script: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    let mut cmd = python();
+    cmd.arg(repo_root().join("tests/py").join(script))
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("python starts (is TICKBRIDGE_PYTHON set?)");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(input).expect("write to python");
+    }
+    let out = child.wait_with_output().expect("python finishes");
+    assert!(
+        out.status.success(),
+        "tests/py/{script} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Waits until something listens on `port`, up to `limit`.
+pub fn wait_for_port(port: u16, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
