@@ -28,7 +28,11 @@ fn pairs(file: &str) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn every_expression_decodes_and_reencodes_byte_exact() {
     let all = pairs("expressions.txt");
-    assert!(all.len() >= 60, "expected the full vector set, got {}", all.len());
+    assert!(
+        all.len() >= 60,
+        "expected the full vector set, got {}",
+        all.len()
+    );
     for (expr, body) in &all {
         let v = decode(body).unwrap_or_else(|e| panic!("{expr}: {e}"));
         assert_eq!(&encode(&v), body, "{expr}: re-encoding differs");
@@ -44,7 +48,10 @@ fn every_expression_decodes_and_reencodes_byte_exact() {
 fn selected_expressions_have_the_right_values() {
     let all = pairs("expressions.txt");
     let get = |e: &str| {
-        let (_, b) = all.iter().find(|(x, _)| x == e).unwrap_or_else(|| panic!("no {e}"));
+        let (_, b) = all
+            .iter()
+            .find(|(x, _)| x == e)
+            .unwrap_or_else(|| panic!("no {e}"));
         decode(b).expect("decodes")
     };
     assert_eq!(get("1+`"), K::Error("type".into()));
@@ -55,14 +62,27 @@ fn selected_expressions_have_the_right_values() {
     assert!(matches!(get("0n"), K::Float(f) if f.to_bits() == 0x7ff8_0000_0000_0000));
     assert_eq!(get("2000.05.01"), K::Date(121));
     assert_eq!(get("12:04:59.123"), K::Time(43_499_123));
-    assert_eq!(get("2000.01.04D05:36:57.600"), K::Timestamp(279_417_600_000_000));
+    assert_eq!(
+        get("2000.01.04D05:36:57.600"),
+        K::Timestamp(279_417_600_000_000)
+    );
     assert_eq!(
         get("``quick``fox"),
-        K::vector(Vector::Symbol(vec!["".into(), "quick".into(), "".into(), "fox".into()]))
+        K::vector(Vector::Symbol(vec![
+            "".into(),
+            "quick".into(),
+            "".into(),
+            "fox".into()
+        ]))
     );
     assert_eq!(
         get("(1;`bcd;\"0bc\";5.5e)"),
-        K::list(vec![K::Long(1), K::sym("bcd"), K::string("0bc"), K::Real(5.5)])
+        K::list(vec![
+            K::Long(1),
+            K::sym("bcd"),
+            K::string("0bc"),
+            K::Real(5.5)
+        ])
     );
     assert!(matches!(get("{x+y}"), K::Function { type_code: 100, .. }));
 }
@@ -88,7 +108,12 @@ fn compressed_vectors_decompress_to_their_values() {
         // no larger than kdb+'s own for the same message.
         let plain = encode_message(&v, MsgType::Async);
         let ours = compress::compress(&plain).expect("compressible");
-        assert!(ours.len() <= msg.len() + 8, "{expr}: {} vs kdb+ {}", ours.len(), msg.len());
+        assert!(
+            ours.len() <= msg.len() + 8,
+            "{expr}: {} vs kdb+ {}",
+            ours.len(),
+            msg.len()
+        );
         assert_eq!(decode_message(&ours).expect("ours decodes").1, want);
     }
 }

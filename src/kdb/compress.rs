@@ -51,7 +51,9 @@ pub fn decompress(msg: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let (mut s, mut p, mut d) = (HEADER_LEN, HEADER_LEN, 0usize);
     let (mut flags, mut bit) = (0u8, 0u16);
     let next = |d: &mut usize| -> Result<u8, DecodeError> {
-        let b = *src.get(*d).ok_or_else(|| bad("compressed stream ends early"))?;
+        let b = *src
+            .get(*d)
+            .ok_or_else(|| bad("compressed stream ends early"))?;
         *d += 1;
         Ok(b)
     };

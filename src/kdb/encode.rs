@@ -12,7 +12,12 @@ pub fn encoded_len(v: &K) -> usize {
     match v {
         K::Bool(_) | K::Byte(_) | K::Char(_) => 2,
         K::Short(_) => 3,
-        K::Int(_) | K::Real(_) | K::Month(_) | K::Date(_) | K::Minute(_) | K::Second(_)
+        K::Int(_)
+        | K::Real(_)
+        | K::Month(_)
+        | K::Date(_)
+        | K::Minute(_)
+        | K::Second(_)
         | K::Time(_) => 5,
         K::Long(_) | K::Float(_) | K::Timestamp(_) | K::Datetime(_) | K::Timespan(_) => 9,
         K::Guid(_) => 17,

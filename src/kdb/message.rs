@@ -33,13 +33,13 @@ pub fn push_header(out: &mut Vec<u8>, msg_type: MsgType, compressed: bool, len: 
 
 /// Reads and checks a header. Unsupported headers are errors, never panics.
 pub fn parse_header(b: &[u8]) -> Result<Header, DecodeError> {
-    let h: &[u8; HEADER_LEN] = b
-        .get(..HEADER_LEN)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(DecodeError::Truncated {
-            at: 0,
-            need: HEADER_LEN,
-        })?;
+    let h: &[u8; HEADER_LEN] =
+        b.get(..HEADER_LEN)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(DecodeError::Truncated {
+                at: 0,
+                need: HEADER_LEN,
+            })?;
     if h[0] != 1 {
         return Err(DecodeError::BadHeader(format!(
             "endianness byte {} (only little-endian, 1, is supported)",

@@ -4,6 +4,7 @@
 pub mod compress;
 pub mod decode;
 pub mod encode;
+pub mod io;
 pub mod message;
 pub mod types;
 pub mod upd;
@@ -12,5 +13,5 @@ pub mod value;
 pub use decode::{decode, decode_prefix, DecodeError};
 pub use encode::{encode, encode_message};
 pub use message::{decode_message, Header, MsgType};
-pub use value::{Attr, Table, Vector, K};
 pub use upd::{encode_upd, Column, SymbolTable};
+pub use value::{Attr, Table, Vector, K};

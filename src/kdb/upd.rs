@@ -117,12 +117,7 @@ impl Column {
         match self {
             Column::Simple(Vector::Symbol(s)) => 6 + s.iter().map(|x| x.len() + 1).sum::<usize>(),
             Column::Simple(v) => 6 + v.len() * fixed_width(v.type_code()).unwrap_or(0),
-            Column::Symbols(ids) => {
-                6 + ids
-                    .iter()
-                    .map(|&id| syms.get(id).len() + 1)
-                    .sum::<usize>()
-            }
+            Column::Symbols(ids) => 6 + ids.iter().map(|&id| syms.get(id).len() + 1).sum::<usize>(),
             Column::Strings { ends, bytes } => 6 + ends.len() * 6 + bytes.len(),
         }
     }
@@ -187,10 +182,7 @@ pub fn upd_len(func: &str, table: &str, columns: &[Column], syms: &SymbolTable) 
         + (2 + func.len())
         + (2 + table.len())
         + 6
-        + columns
-            .iter()
-            .map(|c| c.encoded_len(syms))
-            .sum::<usize>()
+        + columns.iter().map(|c| c.encoded_len(syms)).sum::<usize>()
 }
 
 /// Appends the whole message `(func; table; columns)` to `out`. `func` is
@@ -235,7 +227,11 @@ mod tests {
     #[test]
     fn fast_path_matches_general_encoder() {
         let mut syms = SymbolTable::new();
-        let ids = vec![syms.intern("AAPL"), syms.intern("MSFT"), syms.intern("AAPL")];
+        let ids = vec![
+            syms.intern("AAPL"),
+            syms.intern("MSFT"),
+            syms.intern("AAPL"),
+        ];
         let mut strings = Column::for_type(CHAR, true).expect("strings");
         for s in [&b"buy"[..], b"", b"sell"] {
             strings.push_string(s);

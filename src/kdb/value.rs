@@ -300,7 +300,10 @@ pub enum K {
     Error(String),
     /// Functions and other types 100..=111, carried as opaque bytes (`body`
     /// excludes the type byte) so they can be forwarded unchanged.
-    Function { type_code: i8, body: Vec<u8> },
+    Function {
+        type_code: i8,
+        body: Vec<u8>,
+    },
 }
 
 impl PartialEq for K {
