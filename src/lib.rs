@@ -5,4 +5,5 @@ pub mod bench;
 pub mod cli;
 pub mod kdb;
 pub mod schema;
+pub mod source;
 pub mod tp;
