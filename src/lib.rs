@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod dedupe;
 pub mod kdb;
 pub mod schema;
 pub mod source;

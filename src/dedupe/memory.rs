@@ -1,0 +1,195 @@
+//! An in-memory store with the same semantics as the DynamoDB one, for the
+//! demo, `invoke --store memory`, and tests. It counts the requests the
+//! DynamoDB store would make so cost assertions can run without AWS.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use super::{Claim, DedupeStore, StoreError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum KeyState {
+    InProgress { until_ms: i64 },
+    Completed { expires_at_s: i64 },
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    checkpoints: Mutex<HashMap<String, String>>,
+    keys: Mutex<HashMap<String, KeyState>>,
+    requests: AtomicU64,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// Requests DynamoDB would have served: one per checkpoint read or
+    /// write, one per claimed key, one per 25 completed keys (batched), one
+    /// per released key.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn count(&self, n: usize) {
+        self.requests.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Plants a live claim, as a concurrent invocation would hold it.
+    pub fn hold(&self, key: &str, until_ms: i64) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert(key.to_string(), KeyState::InProgress { until_ms });
+        }
+    }
+
+    pub fn is_completed(&self, key: &str) -> bool {
+        self.keys
+            .lock()
+            .map(|k| matches!(k.get(key), Some(KeyState::Completed { .. })))
+            .unwrap_or(false)
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Transient("memory store lock poisoned".into())
+}
+
+impl DedupeStore for MemoryStore {
+    async fn checkpoint(&self, lane: &str) -> Result<Option<String>, StoreError> {
+        self.count(1);
+        Ok(self
+            .checkpoints
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(lane)
+            .cloned())
+    }
+
+    async fn advance_checkpoint(
+        &self,
+        lane: &str,
+        old: Option<&str>,
+        new: &str,
+    ) -> Result<(), StoreError> {
+        self.count(1);
+        let mut cps = self.checkpoints.lock().map_err(|_| poisoned())?;
+        if cps.get(lane).map(String::as_str) != old {
+            return Err(StoreError::CheckpointConflict {
+                lane: lane.to_string(),
+            });
+        }
+        cps.insert(lane.to_string(), new.to_string());
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        keys: &[String],
+        now_ms: i64,
+        in_progress_until_ms: i64,
+    ) -> Result<Vec<Claim>, StoreError> {
+        self.count(keys.len());
+        let mut state = self.keys.lock().map_err(|_| poisoned())?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let claim = match state.get(k) {
+                    Some(KeyState::Completed { expires_at_s }) if expires_at_s * 1000 > now_ms => {
+                        Claim::Completed
+                    }
+                    Some(KeyState::InProgress { until_ms }) if *until_ms > now_ms => {
+                        Claim::InProgress
+                    }
+                    _ => Claim::New,
+                };
+                if claim == Claim::New {
+                    state.insert(
+                        k.clone(),
+                        KeyState::InProgress {
+                            until_ms: in_progress_until_ms,
+                        },
+                    );
+                }
+                claim
+            })
+            .collect())
+    }
+
+    async fn complete(&self, keys: &[String], expires_at_s: i64) -> Result<(), StoreError> {
+        self.count(keys.len().div_ceil(25));
+        let mut state = self.keys.lock().map_err(|_| poisoned())?;
+        for k in keys {
+            state.insert(k.clone(), KeyState::Completed { expires_at_s });
+        }
+        Ok(())
+    }
+
+    async fn release(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.count(keys.len());
+        let mut state = self.keys.lock().map_err(|_| poisoned())?;
+        for k in keys {
+            if matches!(state.get(k), Some(KeyState::InProgress { .. })) {
+                state.remove(k);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(k: &[&str]) -> Vec<String> {
+        k.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn claim_complete_release_cycle() {
+        let s = MemoryStore::new();
+        let k = keys(&["m1", "m2"]);
+        assert_eq!(
+            s.claim(&k, 0, 1000).await.unwrap(),
+            vec![Claim::New, Claim::New]
+        );
+        // A second invocation while ours is live sees them in progress.
+        assert_eq!(
+            s.claim(&k, 10, 2000).await.unwrap(),
+            vec![Claim::InProgress, Claim::InProgress]
+        );
+        s.complete(&k[..1], 100).await.unwrap();
+        s.release(&k[1..]).await.unwrap();
+        assert_eq!(
+            s.claim(&k, 20, 3000).await.unwrap(),
+            vec![Claim::Completed, Claim::New]
+        );
+        // Past its expiry an in-progress claim is taken over; completed
+        // items expire with their TTL.
+        assert_eq!(
+            s.claim(&k[1..], 3001, 4000).await.unwrap(),
+            vec![Claim::New]
+        );
+        assert_eq!(
+            s.claim(&k[..1], 100_001, 200_000).await.unwrap(),
+            vec![Claim::New]
+        );
+    }
+
+    #[tokio::test]
+    async fn checkpoint_moves_only_from_the_expected_value() {
+        let s = MemoryStore::new();
+        assert_eq!(s.checkpoint("shard-1").await.unwrap(), None);
+        s.advance_checkpoint("shard-1", None, "5").await.unwrap();
+        assert!(matches!(
+            s.advance_checkpoint("shard-1", None, "9").await,
+            Err(StoreError::CheckpointConflict { .. })
+        ));
+        s.advance_checkpoint("shard-1", Some("5"), "9")
+            .await
+            .unwrap();
+        assert_eq!(s.checkpoint("shard-1").await.unwrap().as_deref(), Some("9"));
+        assert_eq!(s.requests(), 5);
+    }
+}

@@ -1,0 +1,66 @@
+//! Idempotency state (DESIGN §3): lane checkpoints for Kinesis and
+//! per-message / payload keys, behind one trait so the pipeline runs on
+//! DynamoDB in production and in memory locally and in tests.
+
+use std::future::Future;
+
+pub mod memory;
+
+/// The result of trying to claim one key before forwarding its record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours now (absent, expired, or a stale in-progress claim).
+    New,
+    /// Already forwarded and confirmed: skip as a duplicate.
+    Completed,
+    /// Another invocation holds a live claim: cut the lane here, retry later.
+    InProgress,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, timeouts, 5xx: the batch (or lane) is retried.
+    #[error("dedupe store unavailable: {0}")]
+    Transient(String),
+    /// The checkpoint moved under us: another invocation advanced it.
+    #[error("lane checkpoint for {lane} changed concurrently")]
+    CheckpointConflict { lane: String },
+}
+
+/// The store. Times are ms since the Unix epoch, passed in so tests control
+/// the clock and expiry is decided the same way everywhere.
+pub trait DedupeStore: Send + Sync {
+    /// The last confirmed Kinesis sequence number of a lane, read consistently.
+    fn checkpoint(
+        &self,
+        lane: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Moves a lane checkpoint from `old` (None: absent) to `new`.
+    fn advance_checkpoint(
+        &self,
+        lane: &str,
+        old: Option<&str>,
+        new: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Claims each key until `in_progress_until_ms`, returning one result per
+    /// key in order. Implementations run the writes concurrently, bounded.
+    fn claim(
+        &self,
+        keys: &[String],
+        now_ms: i64,
+        in_progress_until_ms: i64,
+    ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send;
+
+    /// Marks claimed keys completed, kept until `expires_at_s` (TTL, seconds).
+    fn complete(
+        &self,
+        keys: &[String],
+        expires_at_s: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives up claims whose records were not confirmed, so a retry may
+    /// take them at once instead of waiting for the claim to expire.
+    fn release(&self, keys: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
