@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cli;
 pub mod dedupe;
 pub mod kdb;
+pub mod pipeline;
 pub mod schema;
 pub mod source;
 pub mod tp;

@@ -26,13 +26,6 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
-    /// Requests DynamoDB would have served: one per checkpoint read or
-    /// write, one per claimed key, one per 25 completed keys (batched), one
-    /// per released key.
-    pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-
     fn count(&self, n: usize) {
         self.requests.fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -57,6 +50,13 @@ fn poisoned() -> StoreError {
 }
 
 impl DedupeStore for MemoryStore {
+    /// Requests DynamoDB would have served: one per checkpoint read or
+    /// write, one per claimed key, one per 25 completed keys (batched), one
+    /// per released key.
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     async fn checkpoint(&self, lane: &str) -> Result<Option<String>, StoreError> {
         self.count(1);
         Ok(self

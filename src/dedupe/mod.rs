@@ -63,4 +63,7 @@ pub trait DedupeStore: Send + Sync {
     /// Gives up claims whose records were not confirmed, so a retry may
     /// take them at once instead of waiting for the claim to expire.
     fn release(&self, keys: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Requests made so far (for the cost metrics).
+    fn requests(&self) -> u64;
 }

@@ -1,0 +1,533 @@
+//! The batch algorithm against in-process fakes: every rule of DESIGN §3–§6
+//! that does not need a real server. Payloads are `table:value[#key]`;
+//! `bad` fails to decode.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::*;
+use crate::dedupe::memory::MemoryStore;
+use crate::dedupe::DedupeStore;
+use crate::source::cut::{batch_response, Outcome};
+use crate::source::{Record, SourceKind};
+
+struct FakeDecoder;
+
+#[derive(Default)]
+struct FakeLane {
+    runs: Vec<(String, Vec<usize>, Vec<String>)>,
+}
+
+fn parse(payload: &[u8]) -> Result<(String, String, Option<String>), String> {
+    let text = std::str::from_utf8(payload).map_err(|_| "bad utf-8".to_string())?;
+    let (table, rest) = text
+        .split_once(':')
+        .ok_or_else(|| format!("no table in {text:?}"))?;
+    let (value, key) = match rest.split_once('#') {
+        Some((v, k)) => (v, Some(k.to_string())),
+        None => (rest, None),
+    };
+    Ok((table.to_string(), value.to_string(), key))
+}
+
+impl LaneRows for FakeLane {
+    fn push(&mut self, index: usize, record: &Record) -> Result<(), String> {
+        let (table, value, _) = parse(&record.payload)?;
+        match self.runs.last_mut() {
+            Some((t, recs, vals)) if *t == table => {
+                recs.push(index);
+                vals.push(value);
+            }
+            _ => self.runs.push((table, vec![index], vec![value])),
+        }
+        Ok(())
+    }
+
+    fn encode(&self, _func: &str, _msg_type: MsgType) -> Vec<EncodedRun> {
+        self.runs
+            .iter()
+            .map(|(t, recs, vals)| EncodedRun {
+                table: t.clone(),
+                rows: vals.len(),
+                records: recs.clone(),
+                bytes: format!("{t}:{}", vals.join(",")).into_bytes(),
+            })
+            .collect()
+    }
+}
+
+impl Decoder for FakeDecoder {
+    type Lane = FakeLane;
+    fn lane(&self) -> FakeLane {
+        FakeLane::default()
+    }
+    fn has_payload_keys(&self) -> bool {
+        true
+    }
+    fn payload_key(&self, record: &Record) -> Result<Option<String>, String> {
+        parse(&record.payload).map(|(t, _, k)| k.map(|k| format!("{t}#{k}")))
+    }
+}
+
+#[derive(Default)]
+struct FakeLink {
+    down: bool,
+    /// Sends succeed this many times, then the connection breaks.
+    break_after_sends: Option<usize>,
+    /// In sync mode, runs of this table are rejected with 'type.
+    reject_table: Option<String>,
+    sent: Vec<String>,
+    /// What the tickerplant has processed for sure (confirmed by a chaser).
+    confirmed: Vec<String>,
+}
+
+impl TickerplantLink for FakeLink {
+    async fn ensure_connected(&mut self, _until: Instant) -> Result<(), LinkError> {
+        if self.down {
+            return Err(LinkError::Unavailable("connection refused".into()));
+        }
+        Ok(())
+    }
+    async fn send_async(&mut self, msg: &[u8]) -> Result<(), LinkError> {
+        if self.break_after_sends == Some(self.sent.len()) {
+            return Err(LinkError::Unavailable("broken pipe".into()));
+        }
+        self.sent.push(String::from_utf8_lossy(msg).into_owned());
+        Ok(())
+    }
+    async fn send_sync(&mut self, msg: &[u8]) -> Result<(), LinkError> {
+        let text = String::from_utf8_lossy(msg).into_owned();
+        if let Some(t) = &self.reject_table {
+            if text.starts_with(&format!("{t}:")) {
+                return Err(LinkError::Remote("type".into()));
+            }
+        }
+        self.send_async(msg).await?;
+        self.confirmed = self.sent.clone();
+        Ok(())
+    }
+    async fn chase(&mut self) -> Result<(), LinkError> {
+        self.ensure_connected(Instant::now()).await?;
+        self.confirmed = self.sent.clone();
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct FakeQuarantine {
+    fail: bool,
+    items: Mutex<Vec<QuarantineItem>>,
+}
+
+impl QuarantineSink for FakeQuarantine {
+    async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), String>> {
+        if self.fail {
+            return items
+                .iter()
+                .map(|_| Err("queue unavailable".to_string()))
+                .collect();
+        }
+        if let Ok(mut q) = self.items.lock() {
+            q.extend_from_slice(items);
+        }
+        items.iter().map(|_| Ok(())).collect()
+    }
+}
+
+fn kinesis(shard: &str, seq: u64, payload: &str) -> Record {
+    let seq = format!("{:056}", 49_000_000_000u64 + seq);
+    Record {
+        kind: SourceKind::Kinesis,
+        source_arn: "arn:aws:kinesis:eu-west-1:1:stream/trades".into(),
+        lane: shard.into(),
+        position: seq.clone(),
+        failure_id: seq,
+        message_key: None,
+        payload: payload.as_bytes().to_vec(),
+        arrival_ms: 0,
+    }
+}
+
+fn sqs(group: &str, id: &str, payload: &str) -> Record {
+    Record {
+        kind: SourceKind::SqsFifo,
+        source_arn: "arn:aws:sqs:eu-west-1:1:trades.fifo".into(),
+        lane: group.into(),
+        position: String::new(),
+        failure_id: id.into(),
+        message_key: Some(id.into()),
+        payload: payload.as_bytes().to_vec(),
+        arrival_ms: 0,
+    }
+}
+
+fn ctx() -> BatchContext {
+    BatchContext::with_budget("req-1", Duration::from_secs(60))
+}
+
+struct Run {
+    result: BatchResult,
+    failures: Vec<String>,
+}
+
+async fn run(
+    records: &[Record],
+    store: &MemoryStore,
+    link: &mut FakeLink,
+    quarantine: &FakeQuarantine,
+    cfg: &PipelineConfig,
+    ctx: &BatchContext,
+) -> Run {
+    let result = process_batch(records, store, link, quarantine, &FakeDecoder, cfg, ctx).await;
+    let outcomes: Vec<Outcome> = result
+        .states
+        .iter()
+        .map(|s| {
+            if s.is_done() {
+                Outcome::Done
+            } else {
+                Outcome::Pending
+            }
+        })
+        .collect();
+    let failures = batch_response(records, &outcomes)
+        .expect("nameable")
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    Run { result, failures }
+}
+
+fn pending(states: &[RecordState]) -> Vec<usize> {
+    (0..states.len())
+        .filter(|&i| !states[i].is_done())
+        .collect()
+}
+
+#[tokio::test]
+async fn kinesis_batch_forwards_in_order_and_costs_two_requests_per_lane() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let recs: Vec<Record> = (0..1000)
+        .map(|i| kinesis("shard-0", i, &format!("trade:{i}")))
+        .collect();
+    let cfg = PipelineConfig::default();
+    let mut cfg_nokeys = cfg.clone();
+    cfg_nokeys.transport_dedupe = true;
+    let r = run(&recs, &store, &mut link, &q, &cfg_nokeys, &ctx()).await;
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!(r.result.summary.forwarded, 1000);
+    assert_eq!(link.confirmed.len(), 1, "one run, one message");
+    let want: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    assert_eq!(link.confirmed[0], format!("trade:{}", want.join(",")));
+    // One checkpoint read and one conditional write for the whole batch.
+    assert_eq!(r.result.summary.dedupe_requests, 2);
+    assert_eq!(
+        store.checkpoint("shard-0").await.unwrap().as_deref(),
+        Some(recs[999].position.as_str())
+    );
+    assert_eq!(r.result.summary.rows_per_table.get("trade"), Some(&1000));
+}
+
+#[tokio::test]
+async fn redelivered_kinesis_batch_forwards_nothing_twice() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let recs: Vec<Record> = (0..10)
+        .map(|i| kinesis("s", i, &format!("trade:{i}")))
+        .collect();
+    let cfg = PipelineConfig::default();
+    run(&recs[..6], &store, &mut link, &q, &cfg, &ctx()).await;
+    // Lambda redelivers an overlapping batch (retry after a partial failure).
+    let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
+    assert_eq!(r.result.summary.duplicates, 6);
+    assert_eq!(r.result.summary.forwarded, 4);
+    assert_eq!(link.sent, vec!["trade:0,1,2,3,4,5", "trade:6,7,8,9"]);
+}
+
+#[tokio::test]
+async fn sqs_group_failing_in_the_middle_reports_it_and_its_later_messages_only() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        sqs("A", "a1", "trade:1"),
+        sqs("B", "b1", "trade:2"),
+        sqs("C", "c1", "quote:3"),
+        sqs("B", "b2", "bad"),
+        sqs("A", "a2", "trade:4"),
+        sqs("B", "b3", "trade:5"),
+        sqs("C", "c2", "quote:6"),
+    ];
+    let cfg = PipelineConfig {
+        bad_records: BadRecords::Fail,
+        ..PipelineConfig::default()
+    };
+    let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
+    assert_eq!(r.failures, vec!["b2", "b3"]);
+    assert_eq!(link.confirmed, vec!["trade:1,4", "trade:2", "quote:3,6"]);
+    // Done messages are remembered; the failed group's claims are released.
+    assert!(store.is_completed("a1") && store.is_completed("b1") && store.is_completed("c2"));
+    assert!(!store.is_completed("b2") && !store.is_completed("b3"));
+    // The retry of the failed tail (fixed upstream) takes the keys at once.
+    let retry = vec![sqs("B", "b2", "trade:7"), sqs("B", "b3", "trade:5")];
+    let r = run(&retry, &store, &mut link, &q, &cfg, &ctx()).await;
+    assert!(r.failures.is_empty());
+    assert_eq!(link.confirmed.last().map(String::as_str), Some("trade:7,5"));
+}
+
+#[tokio::test]
+async fn tickerplant_down_fails_every_record_and_commits_nothing() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink {
+        down: true,
+        ..FakeLink::default()
+    };
+    let q = FakeQuarantine::default();
+    let recs: Vec<Record> = (0..5).map(|i| kinesis("s", i, "trade:1")).collect();
+    let r = run(
+        &recs,
+        &store,
+        &mut link,
+        &q,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    assert_eq!(pending(&r.result.states), vec![0, 1, 2, 3, 4]);
+    assert_eq!(r.failures, vec![recs[0].position.clone()]);
+    assert_eq!(store.checkpoint("s").await.unwrap(), None);
+
+    let sq = vec![sqs("A", "m1", "trade:1"), sqs("A", "m2", "trade:2")];
+    let r = run(
+        &sq,
+        &store,
+        &mut link,
+        &q,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    assert_eq!(r.failures, vec!["m1", "m2"]);
+    assert!(!store.is_completed("m1"));
+    // Released, not left in progress: the next delivery claims them at once.
+    link.down = false;
+    let r = run(
+        &sq,
+        &store,
+        &mut link,
+        &q,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    assert!(r.failures.is_empty());
+}
+
+#[tokio::test]
+async fn broken_connection_mid_batch_leaves_the_unconfirmed_tail_pending() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink {
+        break_after_sends: Some(1),
+        ..FakeLink::default()
+    };
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        kinesis("s", 1, "trade:1"),
+        kinesis("s", 2, "quote:2"),
+        kinesis("s", 3, "trade:3"),
+    ];
+    let r = run(
+        &recs,
+        &store,
+        &mut link,
+        &q,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    // The first run was written but never confirmed: all three are retried.
+    assert_eq!(pending(&r.result.states), vec![0, 1, 2]);
+    assert_eq!(r.failures, vec![recs[0].position.clone()]);
+    assert!(link.confirmed.is_empty());
+}
+
+#[tokio::test]
+async fn live_in_progress_key_cuts_the_lane() {
+    let store = MemoryStore::new();
+    let c = ctx();
+    store.hold("m2", c.deadline_ms + 10_000);
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        sqs("A", "m1", "trade:1"),
+        sqs("A", "m2", "trade:2"),
+        sqs("A", "m3", "trade:3"),
+        sqs("B", "m4", "trade:4"),
+    ];
+    let r = run(&recs, &store, &mut link, &q, &PipelineConfig::default(), &c).await;
+    assert_eq!(r.failures, vec!["m2", "m3"]);
+    assert_eq!(link.confirmed, vec!["trade:1", "trade:4"]);
+}
+
+#[tokio::test]
+async fn deadline_margin_reports_the_unfinished_batch() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let recs: Vec<Record> = (0..3).map(|i| kinesis("s", i, "trade:1")).collect();
+    let c = BatchContext::with_budget("req", Duration::from_millis(500));
+    let r = run(&recs, &store, &mut link, &q, &PipelineConfig::default(), &c).await;
+    assert_eq!(pending(&r.result.states), vec![0, 1, 2]);
+    assert!(link.sent.is_empty());
+    assert!(r.result.summary.failure_reasons[0].contains("deadline"));
+}
+
+#[tokio::test]
+async fn bad_record_is_quarantined_and_the_lane_goes_on() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        kinesis("s", 1, "trade:1"),
+        kinesis("s", 2, "bad"),
+        kinesis("s", 3, "trade:3"),
+    ];
+    let r = run(
+        &recs,
+        &store,
+        &mut link,
+        &q,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    assert!(r.failures.is_empty());
+    assert_eq!(r.result.summary.quarantined, 1);
+    assert_eq!(link.confirmed, vec!["trade:1,3"]);
+    let items = q.items.lock().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].position, recs[1].position);
+    assert!(items[0].reason.contains("no table"), "{}", items[0].reason);
+}
+
+#[tokio::test]
+async fn failed_quarantine_cuts_the_lane_before_anything_after_it_is_sent() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine {
+        fail: true,
+        ..FakeQuarantine::default()
+    };
+    let recs = vec![
+        sqs("A", "a1", "trade:1"),
+        sqs("A", "a2", "bad"),
+        sqs("A", "a3", "trade:3"),
+        sqs("B", "b1", "trade:4"),
+    ];
+    let r = run(
+        &recs,
+        &store,
+        &mut link,
+        &q,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    assert_eq!(r.failures, vec!["a2", "a3"]);
+    assert_eq!(link.confirmed, vec!["trade:1", "trade:4"]);
+}
+
+#[tokio::test]
+async fn producer_duplicates_with_the_same_payload_key_are_skipped() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        kinesis("s", 1, "trade:1#t-1"),
+        kinesis("s", 2, "trade:1#t-1"),
+        kinesis("s", 3, "trade:2#t-2"),
+    ];
+    let r = run(
+        &recs,
+        &store,
+        &mut link,
+        &q,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    assert_eq!(r.result.summary.duplicates, 1);
+    assert_eq!(link.confirmed, vec!["trade:1,2"]);
+    // The producer retries t-2 later with a new sequence number.
+    let later = vec![
+        kinesis("s", 4, "trade:2#t-2"),
+        kinesis("s", 5, "trade:3#t-3"),
+    ];
+    let r = run(
+        &later,
+        &store,
+        &mut link,
+        &q,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    assert_eq!(r.result.summary.duplicates, 1);
+    assert_eq!(link.sent.last().map(String::as_str), Some("trade:3"));
+    // One conditional write per new key, completions batched.
+    assert!(r.result.summary.dedupe_requests <= 2 + 2 + 1);
+}
+
+#[tokio::test]
+async fn sync_mode_remote_error_cuts_only_its_lane() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink {
+        reject_table: Some("quote".into()),
+        ..FakeLink::default()
+    };
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        sqs("A", "a1", "trade:1"),
+        sqs("A", "a2", "quote:2"),
+        sqs("A", "a3", "trade:3"),
+        sqs("B", "b1", "trade:4"),
+    ];
+    let cfg = PipelineConfig {
+        publish: PublishMode::Sync,
+        ..PipelineConfig::default()
+    };
+    let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
+    assert_eq!(r.failures, vec!["a2", "a3"]);
+    assert_eq!(link.confirmed, vec!["trade:1", "trade:4"]);
+    assert!(r.result.summary.failure_reasons[0].contains("'type"));
+}
+
+#[tokio::test]
+async fn chaser_every_few_bytes_confirms_a_prefix() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink {
+        break_after_sends: Some(2),
+        ..FakeLink::default()
+    };
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        kinesis("s", 1, "trade:1"),
+        kinesis("s", 2, "quote:2"),
+        kinesis("s", 3, "trade:3"),
+    ];
+    let cfg = PipelineConfig {
+        chase_every_bytes: 1,
+        ..PipelineConfig::default()
+    };
+    let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
+    assert_eq!(pending(&r.result.states), vec![2]);
+    assert_eq!(r.failures, vec![recs[2].position.clone()]);
+    assert_eq!(
+        store.checkpoint("s").await.unwrap().as_deref(),
+        Some(recs[1].position.as_str())
+    );
+}
