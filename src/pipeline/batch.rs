@@ -98,6 +98,11 @@ where
         payload_key: vec![None; n],
     };
     let out_of_time = |ctx: &BatchContext| ctx.remaining() < cfg.deadline_margin;
+    for (i, r) in records.iter().enumerate() {
+        if let Some(reason) = &r.defect {
+            slots.work[i] = bad(reason.clone(), cfg.bad_records);
+        }
+    }
 
     // Transport dedupe.
     let t = Instant::now();

@@ -145,6 +145,7 @@ fn kinesis(shard: &str, seq: u64, payload: &str) -> Record {
         message_key: None,
         payload: payload.as_bytes().to_vec(),
         arrival_ms: 0,
+        defect: None,
     }
 }
 
@@ -158,6 +159,7 @@ fn sqs(group: &str, id: &str, payload: &str) -> Record {
         message_key: Some(id.into()),
         payload: payload.as_bytes().to_vec(),
         arrival_ms: 0,
+        defect: None,
     }
 }
 

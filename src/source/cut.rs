@@ -123,6 +123,7 @@ mod tests {
             message_key: None,
             payload: vec![],
             arrival_ms: 0,
+            defect: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! partial-batch responses that tell Lambda what to retry.
 
 pub mod cut;
+pub mod event;
 pub mod seqno;
 
 /// Where a batch came from; it decides lanes and the response's identifiers.
@@ -31,6 +32,8 @@ pub struct Record {
     pub payload: Vec<u8>,
     /// Arrival time at the source, ms since the Unix epoch (0 if unknown).
     pub arrival_ms: i64,
+    /// Known bad before decoding (e.g. invalid base64): the reason.
+    pub defect: Option<String>,
 }
 
 /// A lane and the indices (into the batch) of its records, in order.
