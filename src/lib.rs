@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod config;
 pub mod dedupe;
 pub mod kdb;
 pub mod pipeline;
