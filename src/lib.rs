@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod dedupe;
 pub mod kdb;
+pub mod metrics;
 pub mod pipeline;
 pub mod schema;
 pub mod source;
