@@ -2,5 +2,6 @@
 
 pub mod decode;
 pub mod encode;
+pub mod events;
 pub mod latency;
 pub mod tp;
