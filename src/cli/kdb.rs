@@ -98,10 +98,14 @@ fn read_input(a: &DecodeArgs) -> anyhow::Result<Vec<u8>> {
     match (&a.file, &a.hex) {
         (Some(path), _) if path.as_os_str() == "-" => {
             let mut b = Vec::new();
-            std::io::stdin().read_to_end(&mut b).context("reading stdin")?;
+            std::io::stdin()
+                .read_to_end(&mut b)
+                .context("reading stdin")?;
             Ok(b)
         }
-        (Some(path), _) => std::fs::read(path).with_context(|| format!("reading {}", path.display())),
+        (Some(path), _) => {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        }
         (None, Some(h)) if h == "-" => {
             let mut s = String::new();
             std::io::stdin()
@@ -118,7 +122,10 @@ fn read_input(a: &DecodeArgs) -> anyhow::Result<Vec<u8>> {
 #[derive(Debug, PartialEq)]
 pub enum Decoded {
     /// A whole message (header included; it may have been compressed).
-    Message { msg_type: crate::kdb::MsgType, value: K },
+    Message {
+        msg_type: crate::kdb::MsgType,
+        value: K,
+    },
     /// A bare body without a header.
     Body(K),
 }
@@ -128,8 +135,11 @@ pub enum Decoded {
 pub fn decode_input(bytes: &[u8]) -> anyhow::Result<Decoded> {
     let is_message = parse_header(bytes).is_ok_and(|h| h.len == bytes.len());
     if is_message {
-        let (h, value) = decode_message(bytes)
-            .map_err(|e| anyhow!("undecodable message (offsets count from after the {HEADER_LEN}-byte header): {e}"))?;
+        let (h, value) = decode_message(bytes).map_err(|e| {
+            anyhow!(
+                "undecodable message (offsets count from after the {HEADER_LEN}-byte header): {e}"
+            )
+        })?;
         Ok(Decoded::Message {
             msg_type: h.msg_type,
             value,
