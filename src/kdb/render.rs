@@ -503,7 +503,11 @@ fn dict_text(keys: &K, values: &K) -> String {
         .iter()
         .enumerate()
         .map(|(i, k)| {
-            let v = item(values, i).map_or(String::new(), |v| inline(&v));
+            // Simple values print bare as in a table; mixed ones as literals.
+            let v = match values {
+                K::Vector(..) => cell(values, i),
+                _ => item(values, i).map_or(String::new(), |v| inline(&v)),
+            };
             format!("{k:<width$}| {v}")
         })
         .collect();
@@ -671,6 +675,16 @@ mod tests {
             v(Vector::Long(vec![1, 2])),
         );
         assert_eq!(render(&d), "a | 1\nbb| 2");
+        let syms = K::dict(
+            v(Vector::Long(vec![1, 2])),
+            v(Vector::Symbol(vec!["abc".into(), "d".into()])),
+        );
+        assert_eq!(render(&syms), "1| abc\n2| d");
+        let mixed = K::dict(
+            v(Vector::Symbol(vec!["a".into(), "b".into()])),
+            K::list(vec![K::sym("x"), K::string("st")]),
+        );
+        assert_eq!(render(&mixed), "a| `x\nb| \"st\"");
         assert_eq!(inline(&d), "`a`bb!1 2");
         let single = K::dict(
             v(Vector::Symbol(vec!["a".into()])),
