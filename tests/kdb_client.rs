@@ -580,3 +580,111 @@ async fn unix_socket_target() {
     })
     .await
 }
+
+/// A test-only CA and a `localhost` server certificate signed by it
+/// (P-256, valid for 100 years), made with openssl for these tests alone.
+const TEST_CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBoTCCAUegAwIBAgIUKaqNNBQfDxs71N7mha/UyePAraowCgYIKoZIzj0EAwIw
+HTEbMBkGA1UEAwwSdGlja2JyaWRnZSB0ZXN0IENBMCAXDTI2MTEyNTA2MDAyOVoY
+DzIxMjYxMTAxMDYwMDI5WjAdMRswGQYDVQQDDBJ0aWNrYnJpZGdlIHRlc3QgQ0Ew
+WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARnvq4NpByfSvaa+wHZzRAiM1RkGc5S
+yDfYUm3a3Q17XgzBN7GfSH5epX76FiBX0me5bfGsPapDOS1Mav5bLmE9o2MwYTAd
+BgNVHQ4EFgQUVMIJ+9BtHS9Tagk/3vzWJ1SH9+kwHwYDVR0jBBgwFoAUVMIJ+9Bt
+HS9Tagk/3vzWJ1SH9+kwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAQYw
+CgYIKoZIzj0EAwIDSAAwRQIhAMkfT+TgDY48n7z1FBUPJr+tpBBgTKE4D1wUP9NF
+hso5AiBW3TEbNH468UTbslG/aPeLdTallYritMoakT4TdspXNA==
+-----END CERTIFICATE-----
+";
+const TEST_SERVER_CERT_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBvzCCAWWgAwIBAgIUcBce5LDpzs+OQKJQEfr7SEQr9oAwCgYIKoZIzj0EAwIw
+HTEbMBkGA1UEAwwSdGlja2JyaWRnZSB0ZXN0IENBMCAXDTI2MTEyNTA2MDAyOVoY
+DzIxMjYxMTAxMDYwMDI5WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjO
+PQIBBggqhkjOPQMBBwNCAAQqm7xNeVYYC1o9AfTBv/lt4wy0m6YkPasr8gEuH+p9
+CocNgf3yv09MB3CHRBadZYUx1Q4QSAmwAeVsRfvCwjJzo4GJMIGGMAkGA1UdEwQC
+MAAwDgYDVR0PAQH/BAQDAgeAMBMGA1UdJQQMMAoGCCsGAQUFBwMBMBQGA1UdEQQN
+MAuCCWxvY2FsaG9zdDAdBgNVHQ4EFgQUSv44yeLAJSz/Xx6WIqd81VQkS1EwHwYD
+VR0jBBgwFoAUVMIJ+9BtHS9Tagk/3vzWJ1SH9+kwCgYIKoZIzj0EAwIDSAAwRQIg
+fz1ve8yTfnwfdVVdHf0Fc9Z5pMpu/ihi85A5SevzK20CIQCkLWX7UXHYcDrgyN1X
+f3wF9jUgdTSlV7xVh7ao0KtwMw==
+-----END CERTIFICATE-----
+";
+const TEST_SERVER_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgrq/T/sStzWr4v8Qd
+ZY9EMTDTv0osEWHcB8ugX3uk47WhRANCAAQqm7xNeVYYC1o9AfTBv/lt4wy0m6Yk
+Pasr8gEuH+p9CocNgf3yv09MB3CHRBadZYUx1Q4QSAmwAeVsRfvCwjJz
+-----END PRIVATE KEY-----
+";
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let cert = CertificateDer::from_pem_slice(TEST_SERVER_CERT_PEM.as_bytes()).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(TEST_SERVER_KEY_PEM.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+#[tokio::test]
+async fn tls_target_with_a_ca_file() {
+    bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = tls_acceptor();
+        let shared = Shared::default();
+        let s = shared.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                // A failed TLS handshake just drops that client.
+                if let Ok(tls) = acceptor.accept(sock).await {
+                    conns.spawn(serve(tls, Opts::default(), s.clone()));
+                }
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, TEST_CA_PEM).unwrap();
+        let target = Target::parse(&format!("tls://localhost:{port}"))
+            .unwrap()
+            .with_ca_file(Some(ca));
+        let mut conn = Connection::connect(&config(target)).await.unwrap();
+        conn.send_async(&K::Long(9)).await.unwrap();
+        assert_eq!(conn.query_str("count").await.unwrap(), K::Long(1));
+        assert_eq!(shared.log.lock().unwrap().clone(), vec![K::Long(9)]);
+
+        // The webpki roots do not trust the test CA.
+        let untrusted = Target::parse(&format!("tls://localhost:{port}")).unwrap();
+        let err = Connection::connect(&config(untrusted)).await.unwrap_err();
+        assert!(matches!(err, ClientError::Io(_)), "{err:?}");
+        assert!(err.to_string().contains("tls"), "{err}");
+        task.abort();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn publisher_keeps_the_link_on_a_malformed_raw_message() {
+    bounded(async {
+        let server = Server::start(Opts::default()).await;
+        let mut p = Publisher::new(config(server.target()), RetryPolicy::default());
+        p.chase().await.unwrap();
+        let msg = encode_message(&K::Long(1), MsgType::Async);
+        let err = p.send_raw(&msg[..msg.len() - 2]).await.unwrap_err();
+        assert!(matches!(err, ClientError::Decode(_)), "{err:?}");
+        assert!(p.is_connected());
+        p.send_raw(&msg).await.unwrap();
+        p.chase().await.unwrap();
+        assert_eq!(server.log(), vec![K::Long(1)]);
+        assert_eq!(server.shared.accepted.load(Ordering::SeqCst), 1);
+        server.stop().await;
+    })
+    .await
+}

@@ -259,6 +259,21 @@ pub fn compress_for_peer(msg: &[u8], peer_is_local: bool) -> Option<Vec<u8>> {
     compress::compress(msg)
 }
 
+/// Checks that `msg` is one whole uncompressed message, as `send_raw`
+/// needs: a wrong length would desynchronise the peer's framing.
+pub fn check_raw(msg: &[u8]) -> Result<(), ClientError> {
+    let header = parse_header(msg)?;
+    if header.len != msg.len() || header.compressed {
+        return Err(ClientError::Decode(DecodeError::BadHeader(format!(
+            "a raw message must be whole and uncompressed: header says {} bytes{}, got {}",
+            header.len,
+            if header.compressed { " compressed" } else { "" },
+            msg.len()
+        ))));
+    }
+    Ok(())
+}
+
 impl Connection {
     /// Connects and handshakes, each step bounded by its timeout.
     pub async fn connect(config: &ClientConfig) -> Result<Connection, ClientError> {
@@ -372,15 +387,7 @@ impl Connection {
     /// `upd::encode_upd`. Its header must announce exactly its length.
     pub async fn send_raw(&mut self, msg: &[u8]) -> Result<(), ClientError> {
         self.check()?;
-        let header = parse_header(msg)?;
-        if header.len != msg.len() || header.compressed {
-            return Err(ClientError::Decode(DecodeError::BadHeader(format!(
-                "a raw message must be whole and uncompressed: header says {} bytes{}, got {}",
-                header.len,
-                if header.compressed { " compressed" } else { "" },
-                msg.len()
-            ))));
-        }
+        check_raw(msg)?;
         let r = self.write_msg(msg).await;
         self.note(r)
     }

@@ -156,6 +156,8 @@ impl Publisher {
     }
 
     pub async fn send_raw(&mut self, msg: &[u8]) -> Result<(), ClientError> {
+        // A malformed message is the caller's bug, not a broken link.
+        super::check_raw(msg)?;
         let r = self.connect().await?.send_raw(msg).await;
         self.settle(r, false)
     }

@@ -60,7 +60,7 @@ pub(super) async fn wrap(
     connector(ca_file)?
         .connect(name, tcp)
         .await
-        .map_err(|e| tls_err(e))
+        .map_err(tls_err)
 }
 
 #[cfg(test)]
