@@ -39,6 +39,7 @@ pub struct QueryArgs {
     pub target: String,
     /// The q expression, sent as a string.
     pub expr: String,
+    /// User for the `user:password` handshake.
     #[arg(long)]
     pub user: Option<String>,
     /// Name of the environment variable holding the password.
