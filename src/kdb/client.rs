@@ -404,6 +404,18 @@ impl Connection {
         self.note(r)
     }
 
+    /// Sends a whole pre-encoded sync message (header type 1) and waits for
+    /// its reply, for publishing runs synchronously from the fast path.
+    pub async fn query_raw(&mut self, msg: &[u8]) -> Result<K, ClientError> {
+        self.check()?;
+        check_raw(msg)?;
+        let r = match self.write_msg(msg).await {
+            Ok(()) => self.read_reply().await,
+            Err(e) => Err(e),
+        };
+        self.note(r)
+    }
+
     /// Sends `expr` as a char vector, as q clients do, and returns the reply.
     pub async fn query_str(&mut self, expr: &str) -> Result<K, ClientError> {
         self.query(&K::string(expr)).await

@@ -93,7 +93,7 @@ impl<'a> Reader<'a> {
 
     /// Checks `n` elements of `width` bytes are present before allocating.
     fn check_room(&self, n: usize, width: usize) -> Result<(), DecodeError> {
-        let need = n.checked_mul(width).unwrap_or(usize::MAX);
+        let need = n.saturating_mul(width);
         if need > self.remaining() {
             return Err(DecodeError::Truncated {
                 at: self.pos,

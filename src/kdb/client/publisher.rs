@@ -167,6 +167,11 @@ impl Publisher {
         self.settle(r, true)
     }
 
+    pub async fn query_raw(&mut self, msg: &[u8]) -> Result<K, ClientError> {
+        let r = self.connect().await?.query_raw(msg).await;
+        self.settle(r, true)
+    }
+
     pub async fn query_str(&mut self, expr: &str) -> Result<K, ClientError> {
         let r = self.connect().await?.query_str(expr).await;
         self.settle(r, true)
