@@ -35,6 +35,10 @@ pub struct TpArgs {
     /// Messages queued per client before a slow subscriber is dropped.
     #[arg(long, default_value_t = 4096)]
     pub queue: usize,
+    /// How often buffered journal writes are handed to the OS, in ms (also
+    /// on every sync message and at shutdown).
+    #[arg(long, default_value_t = 100)]
+    pub flush_ms: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,6 +77,7 @@ fn serve(args: TpArgs) -> anyhow::Result<ExitCode> {
     config.journal_dir = args.journal;
     config.users = users;
     config.queue = args.queue;
+    config.flush_every = std::time::Duration::from_millis(args.flush_ms);
     crate::cli::runtime()?.block_on(async move {
         let running = tp::spawn(config).await?;
         wait_for_signal().await?;
