@@ -6,7 +6,7 @@ mod tp_support;
 use std::io::Write;
 use std::time::Duration;
 
-use tickbridge::kdb::{Attr, MsgType, Table, Vector, K};
+use tickbridge::kdb::{MsgType, Table, Vector, K};
 use tp_support::{upd, Client, Tp};
 
 fn trade_columns(syms: &[&str], prices: &[f64]) -> K {
@@ -167,9 +167,10 @@ fn subscribers_get_their_tables_filtered_by_sym() {
         panic!("an empty table")
     };
     assert_eq!(empty.row_count(), 0);
+    assert_eq!(empty.names, ["time", "sym", "price", "size", "side"]);
     assert!(matches!(
         empty.column("sym"),
-        Some(K::Vector(Attr::Grouped, _))
+        Some(K::Vector(_, Vector::Symbol(_)))
     ));
     leaver.sync(&K::list(vec![
         K::sym(".u.sub"),

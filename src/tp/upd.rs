@@ -6,7 +6,7 @@
 //! RDB's `insert` would refuse, so a bridge bug shows up where it happens.
 
 use crate::kdb::types::{MIXED, SYMBOL, TIMESPAN};
-use crate::kdb::{Attr, Vector, K};
+use crate::kdb::{Vector, K};
 use crate::schema::Schema;
 
 /// A table as the stand-in needs it: column names and vector types.
@@ -42,23 +42,13 @@ impl TableSchema {
         }
     }
 
-    /// The table with no rows; `sym` carries `` `g# `` as tick.q's `.u.sub`
-    /// answer does.
+    /// The table with no rows. tick.q's `.u.sub` answer puts `` `g# `` on
+    /// `sym`; it is left out here because PyKX's validator (kdb+'s `okx`)
+    /// refuses the attribute byte our codec writes for it.
     pub fn empty_columns(&self) -> Vec<K> {
         self.types
             .iter()
-            .enumerate()
-            .map(|(i, &t)| match Vector::empty(t) {
-                Some(v) => {
-                    let attr = if Some(i) == self.sym_col {
-                        Attr::Grouped
-                    } else {
-                        Attr::None
-                    };
-                    K::Vector(attr, v)
-                }
-                None => K::list(Vec::new()),
-            })
+            .map(|&t| Vector::empty(t).map_or_else(|| K::list(Vec::new()), K::vector))
             .collect()
     }
 }
