@@ -494,4 +494,101 @@ mod tests {
         };
         assert_eq!(items[2], K::Table(Table::new(names, cols)));
     }
+
+    fn trade_schema() -> Schema {
+        serde_json::from_str(
+            r#"{"table":"trade","columns":[{"name":"time","type":"timespan"},
+                {"name":"sym","type":"symbol"},{"name":"price","type":"float"}]}"#,
+        )
+        .unwrap()
+    }
+
+    fn row(sym: &str) -> K {
+        K::list(vec![K::sym(sym), K::Float(1.0)])
+    }
+
+    #[test]
+    fn midnight_ends_the_day_and_starts_a_new_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(Catalog::new(&[trade_schema()]).unwrap());
+        let day = 20_000;
+        let (mut st, _) = State::open(
+            catalog,
+            Some(dir.path().to_path_buf()),
+            Now {
+                unix_day: day,
+                tod: 5,
+            },
+        )
+        .unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let (kill, _) = watch::channel(false);
+        let link = ConnLink {
+            id: 1,
+            tx,
+            kill: Arc::new(kill),
+            local: true,
+        };
+        st.subscribe(&link, "", &K::sym(""), true).unwrap();
+        assert!(rx.try_recv().is_ok(), "the .u.sub answer");
+        st.upd(
+            "trade",
+            row("A"),
+            Now {
+                unix_day: day,
+                tod: 10,
+            },
+        )
+        .unwrap();
+        st.upd(
+            "trade",
+            row("B"),
+            Now {
+                unix_day: day,
+                tod: 20,
+            },
+        )
+        .unwrap();
+        assert_eq!(st.i, 2);
+        st.upd(
+            "trade",
+            row("C"),
+            Now {
+                unix_day: day + 1,
+                tod: 1,
+            },
+        )
+        .unwrap();
+        assert_eq!(st.i, 1, ".u.i restarts with the new day");
+        assert_eq!(st.row_count("trade"), Some(1));
+        let mut published = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            published.push(crate::kdb::decode_message(&m).unwrap().1);
+        }
+        assert_eq!(published.len(), 4);
+        assert_eq!(
+            published[2],
+            K::list(vec![
+                K::sym(".u.end"),
+                K::Date((day - KDB_EPOCH_DAYS) as i32)
+            ])
+        );
+        st.sync();
+        let old = std::fs::read(journal::file_for_day(dir.path(), day)).unwrap();
+        let new = std::fs::read(journal::file_for_day(dir.path(), day + 1)).unwrap();
+        assert_eq!(journal::scan(&old, |_, _| {}).unwrap().chunks, 2);
+        assert_eq!(journal::scan(&new, |_, _| {}).unwrap().chunks, 1);
+        assert_eq!(
+            st.upd(
+                "nosuch",
+                row("D"),
+                Now {
+                    unix_day: day + 1,
+                    tod: 2
+                }
+            ),
+            Err("nosuch".into())
+        );
+        assert_eq!(st.rejected, 1);
+    }
 }
