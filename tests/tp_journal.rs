@@ -164,7 +164,16 @@ fn sigterm_flushes_buffered_journal_writes() {
             MsgType::Async,
         );
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // `count t` is a read: it does not flush, so it shows when all ten
+    // updates are in while they still sit in the journal's buffer
+    let start = std::time::Instant::now();
+    while c.query("count trade") != K::Long(20) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "updates processed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let file = journal_file(dir.path());
     assert_eq!(
         std::fs::read(&file).unwrap().len(),

@@ -278,11 +278,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
         if header.msg_type == MsgType::Response {
             continue;
         }
-        let answer = match decode_message(&bytes) {
-            Ok((_, msg)) => handle(msg, sync, link, shared),
+        let (answer, confirms) = match decode_message(&bytes) {
+            Ok((_, msg)) => {
+                let request = classify(msg);
+                let confirms = confirms_writes(&request);
+                (handle(request, sync, link, shared), confirms)
+            }
             Err(e) => {
                 tracing::warn!(conn = link.id, error = %e, "malformed message");
-                Some(K::Error("badmsg".into()))
+                (Some(K::Error("badmsg".into())), false)
             }
         };
         if let Some(K::Error(e)) = &answer {
@@ -292,8 +296,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
         }
         if sync {
-            // A sync answer promises that everything before it is journaled.
-            shared.lock().flush();
+            if confirms {
+                // The answer promises that everything before it is journaled.
+                shared.lock().flush();
+            }
             if let Some(a) = answer {
                 if !reply(link, a).await {
                     return;
@@ -303,13 +309,25 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
+/// Sync requests that publishers use as confirmations: the chaser, `.u.i`,
+/// `.u.upd` itself. Reads of the tables (`count t`, `t`, `tables[]`) say
+/// nothing about durability and do not force a journal write.
+fn confirms_writes(r: &Request) -> bool {
+    matches!(
+        r,
+        Request::Chaser | Request::MsgCount | Request::Upd { .. } | Request::Refuse(_)
+    )
+}
+
 /// Carries out one request; the answer for a sync caller, if it still needs
 /// one (`.u.sub` queues its own).
-fn handle(msg: K, sync: bool, link: &ConnLink, shared: &Shared) -> Option<K> {
-    Some(match classify(msg) {
+fn handle(request: Request, sync: bool, link: &ConnLink, shared: &Shared) -> Option<K> {
+    Some(match request {
         Request::Upd { table, x } => {
+            let mut state = shared.lock();
+            // Read under the lock, so stamps follow the order of `.u.i`.
             let now = Now::read();
-            match shared.lock().upd(&table, x, now) {
+            match state.upd(&table, x, now) {
                 Ok(()) => K::Identity,
                 Err(e) => K::Error(e),
             }
