@@ -14,7 +14,7 @@ pub enum Attr {
     Sorted = 1,
     Unique = 2,
     Parted = 3,
-    Grouped = 5,
+    Grouped = 4,
 }
 
 impl Attr {
@@ -24,7 +24,7 @@ impl Attr {
             1 => Attr::Sorted,
             2 => Attr::Unique,
             3 => Attr::Parted,
-            5 => Attr::Grouped,
+            4 => Attr::Grouped,
             _ => return None,
         })
     }

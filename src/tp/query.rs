@@ -1,0 +1,131 @@
+//! What a client asked for: the few calls and queries the stand-in knows.
+
+use crate::kdb::K;
+
+#[derive(Debug, PartialEq)]
+pub enum Request {
+    /// `.u.upd[t;x]`, the function named by a symbol or a string.
+    Upd { table: String, x: K },
+    /// `.u.sub[t;s]`; `t` is `` ` `` for every table.
+    Sub { table: String, syms: K },
+    /// `""` or `::`: answered `::` once everything before it is done.
+    Chaser,
+    /// `.u.i`
+    MsgCount,
+    /// `count t`
+    Count(String),
+    /// `t`
+    Table(String),
+    /// `tables[]`
+    Tables,
+    /// Refused with this q error (`nyi`, `rank`, `type`).
+    Refuse(&'static str),
+}
+
+pub fn classify(msg: K) -> Request {
+    match msg {
+        K::Identity => Request::Chaser,
+        K::List(_, items) => call(items),
+        other => match text_of(&other) {
+            Some(text) => expression(text.trim()),
+            None => Request::Refuse("nyi"),
+        },
+    }
+}
+
+/// A symbol or a string: how q clients name functions and send queries.
+fn text_of(k: &K) -> Option<String> {
+    match k {
+        K::Symbol(_) | K::Vector(_, crate::kdb::Vector::Char(_)) => k.as_text(),
+        _ => None,
+    }
+}
+
+fn call(items: Vec<K>) -> Request {
+    let mut it = items.into_iter();
+    let Some(f) = it.next().as_ref().and_then(text_of) else {
+        return Request::Refuse("nyi");
+    };
+    let args: Vec<K> = it.collect();
+    let is_upd = f == ".u.upd";
+    if !is_upd && f != ".u.sub" {
+        return Request::Refuse("nyi");
+    }
+    let mut args = args.into_iter();
+    let (Some(t), Some(second), None) = (args.next(), args.next(), args.next()) else {
+        return Request::Refuse("rank");
+    };
+    // tick.q's `t` is a symbol; a string is not a table name there.
+    let K::Symbol(table) = t else {
+        return Request::Refuse("type");
+    };
+    if is_upd {
+        Request::Upd { table, x: second }
+    } else {
+        Request::Sub {
+            table,
+            syms: second,
+        }
+    }
+}
+
+fn expression(text: &str) -> Request {
+    match text {
+        "" | "::" => Request::Chaser,
+        ".u.i" => Request::MsgCount,
+        "tables[]" | "tables()" | "tables`." | "tables`" => Request::Tables,
+        _ => {
+            if let Some(name) = text.strip_prefix("count ").map(str::trim) {
+                let name = name.strip_prefix('`').unwrap_or(name);
+                if is_name(name) {
+                    return Request::Count(name.to_string());
+                }
+            }
+            if is_name(text) {
+                Request::Table(text.to_string())
+            } else {
+                Request::Refuse("nyi")
+            }
+        }
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_calls_and_queries() {
+        let upd = K::list(vec![K::string(".u.upd"), K::sym("trade"), K::Long(1)]);
+        assert_eq!(
+            classify(upd),
+            Request::Upd {
+                table: "trade".into(),
+                x: K::Long(1)
+            }
+        );
+        let sub = K::list(vec![K::sym(".u.sub"), K::sym(""), K::sym("")]);
+        assert!(matches!(classify(sub), Request::Sub { .. }));
+        assert_eq!(classify(K::Identity), Request::Chaser);
+        assert_eq!(classify(K::string("")), Request::Chaser);
+        assert_eq!(classify(K::string(" .u.i ")), Request::MsgCount);
+        assert_eq!(
+            classify(K::string("count trade")),
+            Request::Count("trade".into())
+        );
+        assert_eq!(classify(K::string("trade")), Request::Table("trade".into()));
+        assert_eq!(classify(K::string("tables[]")), Request::Tables);
+        assert_eq!(classify(K::string("exit 0")), Request::Refuse("nyi"));
+        let unknown = K::list(vec![K::sym("foo"), K::Long(1)]);
+        assert_eq!(classify(unknown), Request::Refuse("nyi"));
+        let rank = K::list(vec![K::sym(".u.upd"), K::sym("trade")]);
+        assert_eq!(classify(rank), Request::Refuse("rank"));
+        assert_eq!(classify(K::Long(3)), Request::Refuse("nyi"));
+    }
+}
