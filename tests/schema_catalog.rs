@@ -48,7 +48,10 @@ fn repo_schemas_load() {
     let all = c.table(c.table_index("alltypes").unwrap()).unwrap();
     assert!(!all.tickerplant_stamps_time());
     assert_eq!(all.sent_columns().count(), 22);
-    assert!(c.table(c.table_index("optinput").unwrap()).unwrap().takes_delimited_text());
+    assert!(c
+        .table(c.table_index("optinput").unwrap())
+        .unwrap()
+        .takes_delimited_text());
     assert_eq!(c.limits(), Limits::default());
 }
 
@@ -57,11 +60,26 @@ fn every_check_names_table_and_column() {
     let col = |spec: &str| {
         format!(r#"{{"table":"t",{ROUTE},"columns":[{{"name":"a","type":"long"}},{spec}]}}"#)
     };
-    one_issue(&col(r#"{"name":"1x","type":"long"}"#), "column 1x: \"1x\" is not a q name");
-    one_issue(&col(r#"{"name":"sum","type":"long"}"#), "column sum: \"sum\" is a q reserved word");
-    one_issue(&col(r#"{"name":"a","type":"long"}"#), "column a: column name repeated");
-    one_issue(&col(r#"{"name":"b","type":"long","source":"a..b"}"#), "column b: source: empty segment");
-    one_issue(&col(r#"{"name":"b","type":"long","source":"/a~x"}"#), "column b: source: bad escape");
+    one_issue(
+        &col(r#"{"name":"1x","type":"long"}"#),
+        "column 1x: \"1x\" is not a q name",
+    );
+    one_issue(
+        &col(r#"{"name":"sum","type":"long"}"#),
+        "column sum: \"sum\" is a q reserved word",
+    );
+    one_issue(
+        &col(r#"{"name":"a","type":"long"}"#),
+        "column a: column name repeated",
+    );
+    one_issue(
+        &col(r#"{"name":"b","type":"long","source":"a..b"}"#),
+        "column b: source: empty segment",
+    );
+    one_issue(
+        &col(r#"{"name":"b","type":"long","source":"/a~x"}"#),
+        "column b: source: bad escape",
+    );
     one_issue(
         &col(r#"{"name":"b","type":"long","time_format":"epoch_ms"}"#),
         "column b: time_format is only for temporal columns, not long",
@@ -106,7 +124,10 @@ fn every_check_names_table_and_column() {
         r#"{"table":"t","route":{"default":true},"columns":[{"name":"time","type":"timespan","stamp":"tickerplant"}]}"#,
         "table t: no columns besides the tickerplant-stamped time",
     );
-    one_issue(r#"{"table":"t","route":{"default":true},"columns":[]}"#, "table t: no columns");
+    one_issue(
+        r#"{"table":"t","route":{"default":true},"columns":[]}"#,
+        "table t: no columns",
+    );
     one_issue(
         r#"{"table":"select","route":{"default":true},"columns":[{"name":"a","type":"long"}]}"#,
         "table select: table name: \"select\" is a q reserved word",
@@ -119,7 +140,10 @@ fn every_check_names_table_and_column() {
         r#"{"table":"t","route":{"default":true},"key":["zz"],"columns":[{"name":"a","type":"long"}]}"#,
         "table t: key column \"zz\" is not a column",
     );
-    one_issue(r#"{"table":"t","columns":[{"name":"a","type":"long"}]}"#, "table t: route: missing");
+    one_issue(
+        r#"{"table":"t","columns":[{"name":"a","type":"long"}]}"#,
+        "table t: route: missing",
+    );
     one_issue(
         r#"{"table":"t","route":{"field":"/type"},"columns":[{"name":"a","type":"long"}]}"#,
         "route: field and equals go together",
@@ -150,9 +174,7 @@ fn every_check_names_table_and_column() {
         "column z: source \"z\" is not a name in the delimited header",
     );
     one_issue(
-        &format!(
-            r#"{{"table":"t","route":{{"source":"s"}},"payload_key":["q"],"delimited":{{"header":["x"]}},"columns":[{{"name":"x","type":"float"}}]}}"#
-        ),
+        r#"{"table":"t","route":{"source":"s"},"payload_key":["q"],"delimited":{"header":["x"]},"columns":[{"name":"x","type":"float"}]}"#,
         "payload_key field \"q\" is not a name in the delimited header",
     );
     one_issue(
@@ -167,26 +189,49 @@ fn checks_across_tables() {
         format!(r#"{{"table":"{name}","route":{route},"columns":[{{"name":"a","type":"long"}}]}}"#)
     };
     let got = issues(&[&t("a", r#"{"default":true}"#), &t("a", r#"{"source":"x"}"#)]);
-    assert!(got.iter().any(|i| i.contains("table a: table name used by another schema")), "{got:?}");
-    let got = issues(&[&t("a", r#"{"default":true}"#), &t("b", r#"{"default":true}"#)]);
-    assert!(got.iter().any(|i| i.contains("table b: route: table a is already the default")), "{got:?}");
+    assert!(
+        got.iter()
+            .any(|i| i.contains("table a: table name used by another schema")),
+        "{got:?}"
+    );
+    let got = issues(&[
+        &t("a", r#"{"default":true}"#),
+        &t("b", r#"{"default":true}"#),
+    ]);
+    assert!(
+        got.iter()
+            .any(|i| i.contains("table b: route: table a is already the default")),
+        "{got:?}"
+    );
     let got = issues(&[
         &t("a", r#"{"field":"/k","equals":"v"}"#),
         &t("b", r#"{"field":"k","equals":"w"}"#),
         &t("c", r#"{"field":"/k","equals":"v"}"#),
     ]);
     assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].contains("table c: route: same rule as table a"), "{got:?}");
+    assert!(
+        got[0].contains("table c: route: same rule as table a"),
+        "{got:?}"
+    );
 }
 
 #[test]
 fn load_reports_every_bad_file_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let w = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
-    w("a.json", r#"{"table":"a","route":{"default":true},"columns":[{"name":"x","type":"decimal"}]}"#);
+    w(
+        "a.json",
+        r#"{"table":"a","route":{"default":true},"columns":[{"name":"x","type":"decimal"}]}"#,
+    );
     w("b.json", "{not json");
-    w("c.json", r#"{"table":"c","route":{"source":"s"},"columns":[{"name":"x","type":"long","colour":"red"}]}"#);
-    w("d.json", r#"{"table":"d","route":{"source":"s"},"columns":[{"name":"x","type":"long","default":"q"}]}"#);
+    w(
+        "c.json",
+        r#"{"table":"c","route":{"source":"s"},"columns":[{"name":"x","type":"long","colour":"red"}]}"#,
+    );
+    w(
+        "d.json",
+        r#"{"table":"d","route":{"source":"s"},"columns":[{"name":"x","type":"long","default":"q"}]}"#,
+    );
     w("e.schema.json", "this is skipped");
     w("notes.txt", "so is this");
     let e = Catalog::load(dir.path()).unwrap_err();
@@ -195,7 +240,10 @@ fn load_reports_every_bad_file_by_name() {
     assert!(text.contains("a.json: unknown variant `decimal`"), "{text}");
     assert!(text.contains("b.json: key must be a string"), "{text}");
     assert!(text.contains("c.json: unknown field `colour`"), "{text}");
-    assert!(text.contains("d.json: table d: column x: default q does not convert to long"), "{text}");
+    assert!(
+        text.contains("d.json: table d: column x: default q does not convert to long"),
+        "{text}"
+    );
     let e = Catalog::load(&dir.path().join("missing")).unwrap_err();
     assert!(e.to_string().contains("missing"), "{e}");
 }
@@ -212,7 +260,10 @@ fn routed() -> Catalog {
         t("trade", r#"{"field":"/type","equals":"trade"}"#),
         t("quote", r#"{"field":"type","equals":"quote"}"#),
         t("fx", r#"{"source":"fx-stream"}"#),
-        t("fxtrade", r#"{"source":"fx-stream","field":"/type","equals":"trade"}"#),
+        t(
+            "fxtrade",
+            r#"{"source":"fx-stream","field":"/type","equals":"trade"}"#,
+        ),
         t("other", r#"{"default":true}"#),
     ])
     .unwrap()
@@ -229,12 +280,24 @@ fn routing() {
     let c = routed();
     assert_eq!(table_of(&c, r#"{"type":"trade"}"#, "s").unwrap(), "trade");
     assert_eq!(table_of(&c, r#"{"type":"quote"}"#, "s").unwrap(), "quote");
-    assert_eq!(table_of(&c, r#"{"type":"t\u0072ade"}"#, "s").unwrap(), "trade");
-    assert_eq!(table_of(&c, r#"{"type":"order"}"#, "fx-stream").unwrap(), "fx");
+    assert_eq!(
+        table_of(&c, r#"{"type":"t\u0072ade"}"#, "s").unwrap(),
+        "trade"
+    );
+    assert_eq!(
+        table_of(&c, r#"{"type":"order"}"#, "fx-stream").unwrap(),
+        "fx"
+    );
     // Rules with one condition each: file (here: list) order decides.
-    assert_eq!(table_of(&c, r#"{"type":"quote"}"#, "fx-stream").unwrap(), "quote");
+    assert_eq!(
+        table_of(&c, r#"{"type":"quote"}"#, "fx-stream").unwrap(),
+        "quote"
+    );
     // Two conditions beat one.
-    assert_eq!(table_of(&c, r#"{"type":"trade"}"#, "fx-stream").unwrap(), "fxtrade");
+    assert_eq!(
+        table_of(&c, r#"{"type":"trade"}"#, "fx-stream").unwrap(),
+        "fxtrade"
+    );
     assert_eq!(table_of(&c, r#"{"type":"order"}"#, "s").unwrap(), "other");
     assert_eq!(table_of(&c, r#"{"type":1}"#, "s").unwrap(), "other");
 
@@ -248,7 +311,10 @@ fn routing() {
     )
     .unwrap();
     let e = table_of(&no_default, r#"{"type":"order","sym":"A"}"#, "s").unwrap_err();
-    assert_eq!(e.to_string(), r#"no table for record (source "s", /type = "order", type = "order")"#);
+    assert_eq!(
+        e.to_string(),
+        r#"no table for record (source "s", /type = "order", type = "order")"#
+    );
     let e = table_of(&no_default, r#"{"sym":"A"}"#, "kinesis").unwrap_err();
     assert!(matches!(e, RecordError::NoTable { .. }));
     assert!(e.to_string().contains("/type missing"), "{e}");
@@ -280,28 +346,44 @@ fn runs_follow_record_order_and_encode_like_the_general_encoder() {
     let runs = b.runs();
     assert_eq!(runs.len(), 3);
     assert_eq!(
-        runs.iter().map(|r| (r.name.as_str(), r.records, r.rows)).collect::<Vec<_>>(),
+        runs.iter()
+            .map(|r| (r.name.as_str(), r.records, r.rows))
+            .collect::<Vec<_>>(),
         [("trade", 2, 2), ("quote", 1, 1), ("trade", 1, 1)]
     );
     assert_eq!(b.records(), 4);
     assert_eq!(b.rows(), 4);
     // trade: time is stamped by the tickerplant, so four columns are sent.
     assert_eq!(runs[0].columns.len(), 4);
-    assert_eq!(runs[0].columns[1], Column::Simple(Vector::Float(vec![187.25, 410.5])));
-    assert_eq!(runs[0].columns[2], Column::Simple(Vector::Long(vec![300, 100])));
-    assert_eq!(runs[0].columns[3], Column::Simple(Vector::Char(b"B ".to_vec())));
+    assert_eq!(
+        runs[0].columns[1],
+        Column::Simple(Vector::Float(vec![187.25, 410.5]))
+    );
+    assert_eq!(
+        runs[0].columns[2],
+        Column::Simple(Vector::Long(vec![300, 100]))
+    );
+    assert_eq!(
+        runs[0].columns[3],
+        Column::Simple(Vector::Char(b"B ".to_vec()))
+    );
     assert_eq!(runs[1].columns[3], Column::Simple(Vector::Long(vec![5])));
     // asize missing: its default, 0.
     assert_eq!(runs[1].columns[4], Column::Simple(Vector::Long(vec![0])));
 
     for i in 0..runs.len() {
         let mut fast = Vec::new();
-        let n = b.encode_run(i, ".u.upd", MsgType::Async, &mut fast).unwrap();
+        let n = b
+            .encode_run(i, ".u.upd", MsgType::Async, &mut fast)
+            .unwrap();
         assert_eq!(n, fast.len());
         let general = encode_message(&b.run_to_k(i, ".u.upd").unwrap(), MsgType::Async);
         assert_eq!(fast, general, "run {i}");
     }
-    assert_eq!(b.encode_run(3, ".u.upd", MsgType::Async, &mut Vec::new()), None);
+    assert_eq!(
+        b.encode_run(3, ".u.upd", MsgType::Async, &mut Vec::new()),
+        None
+    );
     let k = b.run_to_k(0, ".u.upd").unwrap();
     let K::List(_, items) = k else { panic!() };
     assert_eq!(items[1], K::sym("trade"));
@@ -317,25 +399,46 @@ fn all_types_record_encodes_like_the_general_encoder() {
     let sparse = r#"{"type":"alltypes","v":{"time":"00:00","sym":"X","id":"00000000-0000-0000-0000-000000000001"}}"#;
     let mut b = BatchBuilder::new();
     let r = c.decode_record(rec.as_bytes(), "s", &mut b).unwrap();
-    assert_eq!(r.key.as_deref(), Some("alltypes#alltypes#01234567-89ab-cdef-0123-456789abcdef"));
+    assert_eq!(
+        r.key.as_deref(),
+        Some("alltypes#alltypes#01234567-89ab-cdef-0123-456789abcdef")
+    );
     c.decode_record(sparse.as_bytes(), "s", &mut b).unwrap();
     assert_eq!(b.runs().len(), 1);
     let run = &b.runs()[0];
     assert_eq!(run.columns.len(), 22);
     assert!(run.columns.iter().all(|c| c.len() == 2));
     let mut fast = Vec::new();
-    b.encode_run(0, ".u.upd", MsgType::Async, &mut fast).unwrap();
-    assert_eq!(fast, encode_message(&b.run_to_k(0, ".u.upd").unwrap(), MsgType::Async));
+    b.encode_run(0, ".u.upd", MsgType::Async, &mut fast)
+        .unwrap();
+    assert_eq!(
+        fast,
+        encode_message(&b.run_to_k(0, ".u.upd").unwrap(), MsgType::Async)
+    );
     // Spot checks, including the nulls of the sparse row.
     let col = |name: &str| {
-        let i = c.table(r.table).unwrap().sent_columns().position(|n| n == name).unwrap();
+        let i = c
+            .table(r.table)
+            .unwrap()
+            .sent_columns()
+            .position(|n| n == name)
+            .unwrap();
         run.columns[i].clone()
     };
     assert_eq!(col("flag"), Column::Simple(Vector::Bool(vec![true, false])));
     assert_eq!(col("b"), Column::Simple(Vector::Byte(vec![255, 0])));
-    assert_eq!(col("j"), Column::Simple(Vector::Long(vec![-5_000_000_000, i64::MIN])));
+    assert_eq!(
+        col("j"),
+        Column::Simple(Vector::Long(vec![-5_000_000_000, i64::MIN]))
+    );
     assert_eq!(col("c"), Column::Simple(Vector::Char(b"x ".to_vec())));
-    assert_eq!(col("z"), Column::Simple(Vector::Datetime(vec![9460.5, f64::from_bits(0xfff8_0000_0000_0000)])));
+    assert_eq!(
+        col("z"),
+        Column::Simple(Vector::Datetime(vec![
+            9460.5,
+            f64::from_bits(0xfff8_0000_0000_0000)
+        ]))
+    );
     assert_eq!(
         col("str"),
         Column::Strings {
@@ -352,14 +455,25 @@ fn payload_keys() {
     let r = c.decode_record(T1.as_bytes(), "s", &mut b).unwrap();
     assert_eq!(r.key.as_deref(), Some("trade#t1"));
     // quote has no payload key.
-    assert_eq!(c.decode_record(Q1.as_bytes(), "s", &mut b).unwrap().key, None);
+    assert_eq!(
+        c.decode_record(Q1.as_bytes(), "s", &mut b).unwrap().key,
+        None
+    );
     // Numbers as written; separators escaped.
     let r = c
-        .decode_record(br#"{"type":"trade","sym":"A","price":1,"size":1,"id":12}"#, "s", &mut b)
+        .decode_record(
+            br#"{"type":"trade","sym":"A","price":1,"size":1,"id":12}"#,
+            "s",
+            &mut b,
+        )
         .unwrap();
     assert_eq!(r.key.as_deref(), Some("trade#12"));
     let r = c
-        .decode_record(br#"{"type":"trade","sym":"A","price":1,"size":1,"id":"a#b,c\\d"}"#, "s", &mut b)
+        .decode_record(
+            br#"{"type":"trade","sym":"A","price":1,"size":1,"id":"a#b,c\\d"}"#,
+            "s",
+            &mut b,
+        )
         .unwrap();
     assert_eq!(r.key.as_deref(), Some(r"trade#a\#b\,c\\d"));
     // Rows of an array: joined by commas.
@@ -416,7 +530,10 @@ fn failed_record_rolls_back_completely() {
     let e = c.decode_record(arr.as_bytes(), "s", &mut b).unwrap_err();
     match &e {
         RecordError::NotIntegral { at, .. } => {
-            assert_eq!((at.table.as_str(), at.column.as_str(), at.row), ("trade", "size", Some(2)))
+            assert_eq!(
+                (at.table.as_str(), at.column.as_str(), at.row),
+                ("trade", "size", Some(2))
+            )
         }
         e => panic!("{e:?}"),
     }
@@ -434,10 +551,16 @@ fn failed_record_rolls_back_completely() {
     )])
     .unwrap();
     let mut b2 = BatchBuilder::new();
-    sc.decode_record(br#"{"s":"keep","n":1}"#, "x", &mut b2).unwrap();
-    sc.decode_record(br#"[{"s":"drop","n":2},{"s":"drop2","n":"no"}]"#, "x", &mut b2)
-        .unwrap_err();
-    sc.decode_record(br#"{"s":"next","n":3}"#, "x", &mut b2).unwrap();
+    sc.decode_record(br#"{"s":"keep","n":1}"#, "x", &mut b2)
+        .unwrap();
+    sc.decode_record(
+        br#"[{"s":"drop","n":2},{"s":"drop2","n":"no"}]"#,
+        "x",
+        &mut b2,
+    )
+    .unwrap_err();
+    sc.decode_record(br#"{"s":"next","n":3}"#, "x", &mut b2)
+        .unwrap();
     assert_eq!(
         b2.runs()[0].columns[0],
         Column::Strings {
@@ -445,7 +568,10 @@ fn failed_record_rolls_back_completely() {
             bytes: b"keepnext".to_vec()
         }
     );
-    assert_eq!(b2.runs()[0].columns[1], Column::Simple(Vector::Long(vec![1, 3])));
+    assert_eq!(
+        b2.runs()[0].columns[1],
+        Column::Simple(Vector::Long(vec![1, 3]))
+    );
     // And the builder goes on as if nothing happened.
     c.decode_record(T2.as_bytes(), "s", &mut b).unwrap();
     assert_eq!(b.runs()[0].rows, 2);
@@ -473,7 +599,10 @@ fn arrays() {
     for (rec, found) in [
         ("[]", "empty array"),
         ("[1]", "array with an element that is not an object"),
-        (r#"[{"type":"trade"},"x"]"#, "array with an element that is not an object"),
+        (
+            r#"[{"type":"trade"},"x"]"#,
+            "array with an element that is not an object",
+        ),
         ("42", "number"),
         (r#""trade""#, "string"),
         ("null", "null"),
@@ -493,16 +622,29 @@ fn delimited_text() {
     let c = repo_schemas();
     let mut b = BatchBuilder::new();
     let text = "spot strike time rate vol\n100 105 0.5 0.05 0.2\r\n  95.5   90\t1 0.01 0.35 \n\n";
-    let r = c.decode_record(text.as_bytes(), "option-inputs", &mut b).unwrap();
+    let r = c
+        .decode_record(text.as_bytes(), "option-inputs", &mut b)
+        .unwrap();
     assert_eq!(c.table(r.table).unwrap().name(), "optinput");
     assert_eq!(r.rows, 2);
     let run = &b.runs()[0];
     assert_eq!(run.columns.len(), 5);
-    assert_eq!(run.columns[0], Column::Simple(Vector::Float(vec![100.0, 95.5])));
-    assert_eq!(run.columns[2], Column::Simple(Vector::Float(vec![0.5, 1.0])));
-    assert_eq!(run.columns[4], Column::Simple(Vector::Float(vec![0.2, 0.35])));
+    assert_eq!(
+        run.columns[0],
+        Column::Simple(Vector::Float(vec![100.0, 95.5]))
+    );
+    assert_eq!(
+        run.columns[2],
+        Column::Simple(Vector::Float(vec![0.5, 1.0]))
+    );
+    assert_eq!(
+        run.columns[4],
+        Column::Simple(Vector::Float(vec![0.2, 0.35]))
+    );
     // No header line: fine too.
-    let r = c.decode_record(b"1 2 3 4 5", "option-inputs", &mut b).unwrap();
+    let r = c
+        .decode_record(b"1 2 3 4 5", "option-inputs", &mut b)
+        .unwrap();
     assert_eq!((r.rows, r.run), (1, 0));
     // Wrong field count names the line; nothing is kept.
     let e = c
@@ -512,7 +654,9 @@ fn delimited_text() {
         e.to_string(),
         "table optinput, line 2: expected 5 fields (spot strike time rate vol), got 4"
     );
-    let e = c.decode_record(b"1 2 x 4 5", "option-inputs", &mut b).unwrap_err();
+    let e = c
+        .decode_record(b"1 2 x 4 5", "option-inputs", &mut b)
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
         r#"table optinput, column expiry, field time, row 0: expected a number, got "x""#
@@ -520,10 +664,15 @@ fn delimited_text() {
     let e = c
         .decode_record(b"spot strike time rate vol\n", "option-inputs", &mut b)
         .unwrap_err();
-    assert!(matches!(e, RecordError::BadDelimited { line: 0, .. }), "{e:?}");
+    assert!(
+        matches!(e, RecordError::BadDelimited { line: 0, .. }),
+        "{e:?}"
+    );
     assert_eq!(b.rows(), 3);
     // From another source, text is not JSON and is no table's text.
-    let e = c.decode_record(b"1 2 3 4 5", "elsewhere", &mut b).unwrap_err();
+    let e = c
+        .decode_record(b"1 2 3 4 5", "elsewhere", &mut b)
+        .unwrap_err();
     assert!(matches!(e, RecordError::BadJson { offset: 2, .. }), "{e:?}");
 
     // Comma separated, with keys, an empty field as null, and typed text.
@@ -545,20 +694,34 @@ fn delimited_text() {
         .unwrap();
     assert_eq!(r.key.as_deref(), Some("execs#7,8"));
     let run = &b.runs()[0];
-    assert_eq!(run.columns[2], Column::Simple(Vector::Int(vec![i32::MIN, 3])));
+    assert_eq!(
+        run.columns[2],
+        Column::Simple(Vector::Int(vec![i32::MIN, 3]))
+    );
     assert_eq!(run.columns[3].len(), 2);
-    assert_eq!(run.columns[5], Column::Simple(Vector::Bool(vec![true, false])));
+    assert_eq!(
+        run.columns[5],
+        Column::Simple(Vector::Bool(vec![true, false]))
+    );
     assert_eq!(
         run.columns[1].to_k(b.symbols()),
         K::vector(Vector::Symbol(vec!["IBM".into(), "MSFT".into()]))
     );
-    let e = csv.decode_record(b",A,1,1,2025-11-25T14:30:00Z,1", "fills", &mut b).unwrap_err();
+    let e = csv
+        .decode_record(b",A,1,1,2025-11-25T14:30:00Z,1", "fills", &mut b)
+        .unwrap_err();
     assert!(matches!(e, RecordError::MissingField { .. }), "{e:?}");
-    let e = csv.decode_record(b"1,A,1,1,2025-11-25T14:30:00Z,yes", "fills", &mut b).unwrap_err();
+    let e = csv
+        .decode_record(b"1,A,1,1,2025-11-25T14:30:00Z,yes", "fills", &mut b)
+        .unwrap_err();
     assert!(matches!(e, RecordError::WrongType { .. }), "{e:?}");
     // JSON records from the same source still decode as JSON.
     let r = csv
-        .decode_record(br#"{"id":9,"sym":"X","at":"2025-11-25T14:30:00Z","ok":false}"#, "fills", &mut b)
+        .decode_record(
+            br#"{"id":9,"sym":"X","at":"2025-11-25T14:30:00Z","ok":false}"#,
+            "fills",
+            &mut b,
+        )
         .unwrap();
     assert_eq!(r.key.as_deref(), Some("execs#9"));
 }
@@ -570,12 +733,14 @@ fn reset_reuses_the_builder() {
     c.decode_record(T1.as_bytes(), "s", &mut b).unwrap();
     c.decode_record(Q1.as_bytes(), "s", &mut b).unwrap();
     let mut first = Vec::new();
-    b.encode_run(0, ".u.upd", MsgType::Async, &mut first).unwrap();
+    b.encode_run(0, ".u.upd", MsgType::Async, &mut first)
+        .unwrap();
     b.reset();
     assert_eq!((b.runs().len(), b.rows(), b.symbols().len()), (0, 0, 0));
     c.decode_record(T1.as_bytes(), "s", &mut b).unwrap();
     let mut again = Vec::new();
-    b.encode_run(0, ".u.upd", MsgType::Async, &mut again).unwrap();
+    b.encode_run(0, ".u.upd", MsgType::Async, &mut again)
+        .unwrap();
     assert_eq!(first, again);
     let (runs, syms) = b.take();
     assert_eq!(runs.len(), 1);
@@ -608,10 +773,12 @@ for b in bad:
     assert list(v.iter_errors(b)), b
 print("ok", len(files))
 "#;
-    let out = std::process::Command::new(std::env::var("TICKBRIDGE_PYTHON").unwrap_or_else(|_| "python3".into()))
-        .args(["-c", script, env!("CARGO_MANIFEST_DIR")])
-        .output()
-        .expect("python3 with jsonschema");
+    let out = std::process::Command::new(
+        std::env::var("TICKBRIDGE_PYTHON").unwrap_or_else(|_| "python3".into()),
+    )
+    .args(["-c", script, env!("CARGO_MANIFEST_DIR")])
+    .output()
+    .expect("python3 with jsonschema");
     assert!(
         out.status.success(),
         "{}",

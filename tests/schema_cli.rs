@@ -25,13 +25,21 @@ fn check_passes_on_the_repo_schemas() {
     // DIR defaults to ./schemas.
     for args in [&["schema", "check"][..], &["schema", "check", "schemas"]] {
         let out = tickbridge(args);
-        assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         let stdout = text(&out.stdout);
         for t in ["alltypes", "optinput", "quote", "trade"] {
             assert!(stdout.contains(&format!("ok: table {t} (")), "{stdout}");
         }
         assert!(stdout.contains("ok: table trade (5 columns, time stamped by the tickerplant)"));
-        assert!(stdout.ends_with("schemas: 4 tables, no problems\n"), "{stdout}");
+        assert!(
+            stdout.ends_with("schemas: 4 tables, no problems\n"),
+            "{stdout}"
+        );
     }
 }
 
@@ -70,13 +78,31 @@ fn check_lists_every_problem_and_fails() {
             .any(|l| l.contains(&format!("{file}: ")) && l.contains(msg))
     };
     assert!(has("bad_json.json", "EOF while parsing"), "{stdout}");
-    assert!(has("bad_type.json", "unknown variant `decimal`"), "{stdout}");
     assert!(
-        has("bad_rules.json", "table y: column a: time_format is only for temporal columns"),
+        has("bad_type.json", "unknown variant `decimal`"),
         "{stdout}"
     );
-    assert!(has("bad_rules.json", "table y: column flag: boolean has no null in q"), "{stdout}");
-    assert!(has("bad_rules.json", "table y: key column \"nope\" is not a column"), "{stdout}");
+    assert!(
+        has(
+            "bad_rules.json",
+            "table y: column a: time_format is only for temporal columns"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        has(
+            "bad_rules.json",
+            "table y: column flag: boolean has no null in q"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        has(
+            "bad_rules.json",
+            "table y: key column \"nope\" is not a column"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.trim_end().ends_with(": 5 problem(s)"), "{stdout}");
 }
 
@@ -112,13 +138,17 @@ fn q_refuses_bad_schemas() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("bad_type.json: unknown variant `decimal`"), "{stderr}");
+    assert!(
+        stderr.contains("bad_type.json: unknown variant `decimal`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("tickbridge schema check"), "{stderr}");
 }
 
 #[test]
 fn q_output_is_what_the_library_prints() {
-    let c = tickbridge::schema::Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas"))
-        .unwrap();
+    let c =
+        tickbridge::schema::Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas"))
+            .unwrap();
     assert_eq!(c.q_script(), golden("schema_q.txt"));
 }

@@ -11,9 +11,8 @@ use tickbridge::schema::{BatchBuilder, Catalog, RecordError, Schema};
 /// A one-column table `t` whose column `v` is described by `spec` (the
 /// JSON members after the name), routed by default.
 fn catalog(spec: &str) -> Catalog {
-    let text = format!(
-        r#"{{"table":"t","route":{{"default":true}},"columns":[{{"name":"v",{spec}}}]}}"#
-    );
+    let text =
+        format!(r#"{{"table":"t","route":{{"default":true}},"columns":[{{"name":"v",{spec}}}]}}"#);
     let schema: Schema = serde_json::from_str(&text).unwrap();
     Catalog::from_schemas(vec![schema]).unwrap()
 }
@@ -90,7 +89,10 @@ fn byte() {
     assert_err!(BYTE, "1.5", RecordError::NotIntegral { .. });
     assert_err!(BYTE, r#""1""#, RecordError::WrongType { .. });
     assert_err!(BYTE, "", RecordError::MissingField { .. });
-    assert_eq!(simple(r#""type":"byte","default":7"#, ""), Vector::Byte(vec![7]));
+    assert_eq!(
+        simple(r#""type":"byte","default":7"#, ""),
+        Vector::Byte(vec![7])
+    );
 }
 
 #[test]
@@ -108,13 +110,27 @@ fn short_int_long_limits_and_nulls() {
     assert_err!(INT, "2147483648", RecordError::OutOfRange { .. });
     assert_eq!(simple(INT, ""), Vector::Int(vec![NULL_INT]));
 
-    assert_eq!(simple(LONG, "9223372036854775807"), Vector::Long(vec![i64::MAX]));
-    assert_eq!(simple(LONG, "-9223372036854775807"), Vector::Long(vec![-i64::MAX]));
+    assert_eq!(
+        simple(LONG, "9223372036854775807"),
+        Vector::Long(vec![i64::MAX])
+    );
+    assert_eq!(
+        simple(LONG, "-9223372036854775807"),
+        Vector::Long(vec![-i64::MAX])
+    );
     assert_err!(LONG, "-9223372036854775808", RecordError::OutOfRange { .. });
     assert_err!(LONG, "9223372036854775808", RecordError::OutOfRange { .. });
     assert_err!(LONG, "1e30", RecordError::OutOfRange { .. });
-    assert_err!(LONG, "1e999999999999999999999", RecordError::OutOfRange { .. });
-    assert_err!(LONG, "123456789012345678901234567890123456789012", RecordError::OutOfRange { .. });
+    assert_err!(
+        LONG,
+        "1e999999999999999999999",
+        RecordError::OutOfRange { .. }
+    );
+    assert_err!(
+        LONG,
+        "123456789012345678901234567890123456789012",
+        RecordError::OutOfRange { .. }
+    );
     assert_eq!(simple(LONG, ""), Vector::Long(vec![NULL_LONG]));
     assert_eq!(simple(LONG, "null"), Vector::Long(vec![NULL_LONG]));
     // Exactly integral numbers in other spellings are fine; fractions are not.
@@ -127,7 +143,10 @@ fn short_int_long_limits_and_nulls() {
     assert_err!(LONG, "1e-1", RecordError::NotIntegral { .. });
     assert_err!(LONG, "9007199254740993.5", RecordError::NotIntegral { .. });
     // Exact, not via f64: 2^53 + 1 survives.
-    assert_eq!(simple(LONG, "9007199254740993"), Vector::Long(vec![9_007_199_254_740_993]));
+    assert_eq!(
+        simple(LONG, "9007199254740993"),
+        Vector::Long(vec![9_007_199_254_740_993])
+    );
     assert_err!(LONG, r#""5""#, RecordError::WrongType { .. });
     assert_err!(LONG, "true", RecordError::WrongType { .. });
     assert_err!(LONG, "{}", RecordError::WrongType { .. });
@@ -165,9 +184,18 @@ fn real_and_float() {
         Vector::Float(v) => assert_eq!(v[0].to_bits(), null_float().to_bits()),
         v => panic!("{v:?}"),
     }
-    assert_eq!(simple(FLOAT_NF, r#""Infinity""#), Vector::Float(vec![f64::INFINITY]));
-    assert_eq!(simple(FLOAT_NF, r#""-Infinity""#), Vector::Float(vec![f64::NEG_INFINITY]));
-    assert_eq!(simple(REAL_NF, r#""-Infinity""#), Vector::Real(vec![f32::NEG_INFINITY]));
+    assert_eq!(
+        simple(FLOAT_NF, r#""Infinity""#),
+        Vector::Float(vec![f64::INFINITY])
+    );
+    assert_eq!(
+        simple(FLOAT_NF, r#""-Infinity""#),
+        Vector::Float(vec![f64::NEG_INFINITY])
+    );
+    assert_eq!(
+        simple(REAL_NF, r#""-Infinity""#),
+        Vector::Real(vec![f32::NEG_INFINITY])
+    );
     match simple(REAL_NF, r#""NaN""#) {
         Vector::Real(v) => assert_eq!(v[0].to_bits(), null_real().to_bits()),
         v => panic!("{v:?}"),
@@ -254,7 +282,10 @@ const T_2025: i64 = 1_764_081_000; // 2025-11-25T14:30:00Z
 fn timestamp() {
     let ts = r#""type":"timestamp","nullable":true"#;
     let p = |s: &str| simple(ts, s);
-    assert_eq!(p(r#""2025-11-25T14:30:00Z""#), Vector::Timestamp(vec![kdb_ns(T_2025, 0)]));
+    assert_eq!(
+        p(r#""2025-11-25T14:30:00Z""#),
+        Vector::Timestamp(vec![kdb_ns(T_2025, 0)])
+    );
     assert_eq!(
         p(r#""2025-11-25T14:30:00.123456789Z""#),
         Vector::Timestamp(vec![kdb_ns(T_2025, 123_456_789)])
@@ -268,13 +299,35 @@ fn timestamp() {
     assert_eq!(p(""), Vector::Timestamp(vec![NULL_LONG]));
     assert_eq!(p("null"), Vector::Timestamp(vec![NULL_LONG]));
     // kdb+ timestamps span about 1707..2292.
-    assert_err!(ts, r#""2300-01-01T00:00:00Z""#, RecordError::OutOfRange { .. });
-    assert_err!(ts, r#""1700-01-01T00:00:00Z""#, RecordError::OutOfRange { .. });
-    assert_eq!(p(r#""2292-04-10T23:47:16.854775807Z""#), Vector::Timestamp(vec![i64::MAX]));
-    assert_err!(ts, r#""2292-04-10T23:47:16.854775808Z""#, RecordError::OutOfRange { .. });
-    assert_eq!(p(r#""1707-09-22T00:12:43.145224193Z""#), Vector::Timestamp(vec![i64::MIN + 1]));
+    assert_err!(
+        ts,
+        r#""2300-01-01T00:00:00Z""#,
+        RecordError::OutOfRange { .. }
+    );
+    assert_err!(
+        ts,
+        r#""1700-01-01T00:00:00Z""#,
+        RecordError::OutOfRange { .. }
+    );
+    assert_eq!(
+        p(r#""2292-04-10T23:47:16.854775807Z""#),
+        Vector::Timestamp(vec![i64::MAX])
+    );
+    assert_err!(
+        ts,
+        r#""2292-04-10T23:47:16.854775808Z""#,
+        RecordError::OutOfRange { .. }
+    );
+    assert_eq!(
+        p(r#""1707-09-22T00:12:43.145224193Z""#),
+        Vector::Timestamp(vec![i64::MIN + 1])
+    );
     // The null sentinel itself is not a value a record can give.
-    assert_err!(ts, r#""1707-09-22T00:12:43.145224192Z""#, RecordError::OutOfRange { .. });
+    assert_err!(
+        ts,
+        r#""1707-09-22T00:12:43.145224192Z""#,
+        RecordError::OutOfRange { .. }
+    );
     for bad in [
         r#""2025-11-25T14:30:00""#,
         r#""2025-11-25 14:30""#,
@@ -287,7 +340,8 @@ fn timestamp() {
     }
     // Numbers need an epoch unit.
     assert_err!(ts, "1764081000", RecordError::WrongType { .. });
-    let unit = |fmt: &str, v: &str| simple(&format!(r#""type":"timestamp","time_format":"{fmt}""#), v);
+    let unit =
+        |fmt: &str, v: &str| simple(&format!(r#""type":"timestamp","time_format":"{fmt}""#), v);
     let want = Vector::Timestamp(vec![kdb_ns(T_2025, 0)]);
     assert_eq!(unit("epoch_s", "1764081000"), want);
     assert_eq!(unit("epoch_ms", "1764081000000"), want);
@@ -297,9 +351,18 @@ fn timestamp() {
         unit("epoch_s", "1764081000.123456789"),
         Vector::Timestamp(vec![kdb_ns(T_2025, 123_456_789)])
     );
-    assert_eq!(unit("epoch_ms", "1.5"), Vector::Timestamp(vec![kdb_ns(0, 1_500_000)]));
-    assert_eq!(unit("epoch_s", "0"), Vector::Timestamp(vec![-KDB_EPOCH_NANOS]));
-    assert_eq!(unit("epoch_s", "-1"), Vector::Timestamp(vec![kdb_ns(-1, 0)]));
+    assert_eq!(
+        unit("epoch_ms", "1.5"),
+        Vector::Timestamp(vec![kdb_ns(0, 1_500_000)])
+    );
+    assert_eq!(
+        unit("epoch_s", "0"),
+        Vector::Timestamp(vec![-KDB_EPOCH_NANOS])
+    );
+    assert_eq!(
+        unit("epoch_s", "-1"),
+        Vector::Timestamp(vec![kdb_ns(-1, 0)])
+    );
     // Still RFC 3339 strings in an epoch column.
     assert_eq!(unit("epoch_ms", r#""2025-11-25T14:30:00Z""#), want);
     assert_err!(
@@ -321,7 +384,10 @@ fn month_date_datetime() {
     assert_eq!(simple(m, r#""2024-01""#), Vector::Month(vec![288]));
     assert_eq!(simple(m, r#""1999-12""#), Vector::Month(vec![-1]));
     assert_eq!(simple(m, r#""2024-02-15""#), Vector::Month(vec![289]));
-    assert_eq!(simple(m, r#""2024-02-29T23:00:00-02:00""#), Vector::Month(vec![290]));
+    assert_eq!(
+        simple(m, r#""2024-02-29T23:00:00-02:00""#),
+        Vector::Month(vec![290])
+    );
     assert_eq!(simple(m, ""), Vector::Month(vec![NULL_INT]));
     assert_err!(m, r#""2024-13""#, RecordError::BadTemporal { .. });
     assert_err!(m, r#""2024-1""#, RecordError::BadTemporal { .. });
@@ -337,9 +403,17 @@ fn month_date_datetime() {
     assert_eq!(simple(d, r#""2024-01-31""#), Vector::Date(vec![8796]));
     assert_eq!(simple(d, r#""2024-02-29""#), Vector::Date(vec![8825]));
     // A date-time gives its UTC date.
-    assert_eq!(simple(d, r#""2024-01-31T23:30:00-01:00""#), Vector::Date(vec![8797]));
+    assert_eq!(
+        simple(d, r#""2024-01-31T23:30:00-01:00""#),
+        Vector::Date(vec![8797])
+    );
     assert_eq!(simple(d, ""), Vector::Date(vec![NULL_INT]));
-    for bad in [r#""2023-02-29""#, r#""2024-00-10""#, r#""2024-1-10""#, r#""31/01/2024""#] {
+    for bad in [
+        r#""2023-02-29""#,
+        r#""2024-00-10""#,
+        r#""2024-1-10""#,
+        r#""31/01/2024""#,
+    ] {
         assert_err!(d, bad, RecordError::BadTemporal { .. });
     }
     assert_err!(d, "8796", RecordError::WrongType { .. });
@@ -362,8 +436,14 @@ fn month_date_datetime() {
     );
 
     let z = r#""type":"datetime","nullable":true"#;
-    assert_eq!(simple(z, r#""2000-01-02T12:00:00Z""#), Vector::Datetime(vec![1.5]));
-    assert_eq!(simple(z, r#""1999-12-31T18:00:00Z""#), Vector::Datetime(vec![-0.25]));
+    assert_eq!(
+        simple(z, r#""2000-01-02T12:00:00Z""#),
+        Vector::Datetime(vec![1.5])
+    );
+    assert_eq!(
+        simple(z, r#""1999-12-31T18:00:00Z""#),
+        Vector::Datetime(vec![-0.25])
+    );
     match simple(z, "") {
         Vector::Datetime(v) => assert_eq!(v[0].to_bits(), null_float().to_bits()),
         v => panic!("{v:?}"),
@@ -381,7 +461,10 @@ fn timespan_minute_second_time() {
         simple(n, r#""14:30:00.123456789""#),
         Vector::Timespan(vec![tod + 123_456_789])
     );
-    assert_eq!(simple(n, r#""00:00:00.5""#), Vector::Timespan(vec![500_000_000]));
+    assert_eq!(
+        simple(n, r#""00:00:00.5""#),
+        Vector::Timespan(vec![500_000_000])
+    );
     // From a date-time: the UTC time of day.
     assert_eq!(
         simple(n, r#""2025-11-25T16:30:00.000000001+02:00""#),
@@ -390,12 +473,22 @@ fn timespan_minute_second_time() {
     assert_eq!(simple(n, "5"), Vector::Timespan(vec![5]));
     assert_eq!(simple(n, "-5"), Vector::Timespan(vec![-5]));
     assert_eq!(simple(n, ""), Vector::Timespan(vec![NULL_LONG]));
-    for bad in [r#""24:00:00""#, r#""12:60""#, r#""12:00:60""#, r#""1:00""#, r#""12:00:00.""#, r#""noon""#] {
+    for bad in [
+        r#""24:00:00""#,
+        r#""12:60""#,
+        r#""12:00:60""#,
+        r#""1:00""#,
+        r#""12:00:00.""#,
+        r#""noon""#,
+    ] {
         assert_err!(n, bad, RecordError::BadTemporal { .. });
     }
     assert_err!(n, "1.5", RecordError::NotIntegral { .. });
     assert_eq!(
-        simple(r#""type":"timespan","time_format":"epoch_ms""#, "1764081000250"),
+        simple(
+            r#""type":"timespan","time_format":"epoch_ms""#,
+            "1764081000250"
+        ),
         Vector::Timespan(vec![tod + 250_000_000])
     );
 
@@ -413,8 +506,14 @@ fn timespan_minute_second_time() {
     assert_err!(v, "2147483648", RecordError::OutOfRange { .. });
 
     let t = r#""type":"time","nullable":true"#;
-    assert_eq!(simple(t, r#""14:30:15.123""#), Vector::Time(vec![52_215_123]));
-    assert_eq!(simple(t, r#""14:30:15.1239""#), Vector::Time(vec![52_215_123]));
+    assert_eq!(
+        simple(t, r#""14:30:15.123""#),
+        Vector::Time(vec![52_215_123])
+    );
+    assert_eq!(
+        simple(t, r#""14:30:15.1239""#),
+        Vector::Time(vec![52_215_123])
+    );
     assert_eq!(simple(t, "52215123"), Vector::Time(vec![52_215_123]));
     assert_eq!(simple(t, ""), Vector::Time(vec![NULL_INT]));
     assert_eq!(
@@ -426,20 +525,35 @@ fn timespan_minute_second_time() {
 
 #[test]
 fn defaults_convert_like_values() {
-    assert_eq!(simple(r#""type":"long","default":42"#, ""), Vector::Long(vec![42]));
-    assert_eq!(simple(r#""type":"float","default":1.25"#, "null"), Vector::Float(vec![1.25]));
+    assert_eq!(
+        simple(r#""type":"long","default":42"#, ""),
+        Vector::Long(vec![42])
+    );
+    assert_eq!(
+        simple(r#""type":"float","default":1.25"#, "null"),
+        Vector::Float(vec![1.25])
+    );
     assert_eq!(
         simple(r#""type":"date","default":"2024-01-31""#, ""),
         Vector::Date(vec![8796])
     );
-    assert_eq!(simple(r#""type":"char","default":"N""#, ""), Vector::Char(b"N".to_vec()));
-    assert_eq!(simple(r#""type":"long","default":42"#, "7"), Vector::Long(vec![7]));
+    assert_eq!(
+        simple(r#""type":"char","default":"N""#, ""),
+        Vector::Char(b"N".to_vec())
+    );
+    assert_eq!(
+        simple(r#""type":"long","default":42"#, "7"),
+        Vector::Long(vec![7])
+    );
 }
 
 #[test]
 fn error_messages_name_table_column_field_and_value() {
     let e = err(r#""type":"long","source":"/a/b""#, "").to_string();
-    assert!(e.contains("table t") && e.contains("column v") && e.contains("/a/b"), "{e}");
+    assert!(
+        e.contains("table t") && e.contains("column v") && e.contains("/a/b"),
+        "{e}"
+    );
 
     let cat = catalog(r#""type":"long","source":"/x""#);
     let mut b = BatchBuilder::new();
@@ -447,24 +561,36 @@ fn error_messages_name_table_column_field_and_value() {
         .decode_record(br#"{"x":"twelve"}"#, "s", &mut b)
         .unwrap_err()
         .to_string();
-    assert_eq!(e, r#"table t, column v, field /x: expected an integer, got "twelve""#);
+    assert_eq!(
+        e,
+        r#"table t, column v, field /x: expected an integer, got "twelve""#
+    );
     let e = cat
         .decode_record(br#"{"x":1e30}"#, "s", &mut b)
         .unwrap_err()
         .to_string();
-    assert_eq!(e, "table t, column v, field /x: 1e30 is out of range for long");
+    assert_eq!(
+        e,
+        "table t, column v, field /x: 1e30 is out of range for long"
+    );
     let e = cat
         .decode_record(br#"{"x":2.5}"#, "s", &mut b)
         .unwrap_err()
         .to_string();
-    assert_eq!(e, "table t, column v, field /x: 2.5 is not a whole number (long column)");
+    assert_eq!(
+        e,
+        "table t, column v, field /x: 2.5 is not a whole number (long column)"
+    );
 
     // Long values are cut in messages.
     let long = "x".repeat(500);
     let e = err(r#""type":"char""#, &format!("\"{long}\"")).to_string();
     assert!(e.contains('…') && e.len() < 200, "{e}");
     let e = err(r#""type":"timestamp""#, r#""2025-13-01T00:00:00Z""#).to_string();
-    assert!(e.contains("bad timestamp") && e.contains("month out of range"), "{e}");
+    assert!(
+        e.contains("bad timestamp") && e.contains("month out of range"),
+        "{e}"
+    );
     let e = err(r#""type":"guid""#, r#""nope""#).to_string();
     assert!(e.contains("bad GUID \"nope\""), "{e}");
     let e = err(r#""type":"float""#, r#""NaN""#).to_string();

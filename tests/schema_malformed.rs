@@ -23,17 +23,27 @@ fn interleaved(c: &Catalog, bads: &[Vec<u8>]) -> Vec<RecordError> {
     for bad in bads {
         match c.decode_record(bad, "s", &mut b) {
             Err(e) => errors.push(e),
-            Ok(r) => panic!("accepted {:?}: {r:?}", String::from_utf8_lossy(&bad[..bad.len().min(80)])),
+            Ok(r) => panic!(
+                "accepted {:?}: {r:?}",
+                String::from_utf8_lossy(&bad[..bad.len().min(80)])
+            ),
         }
         c.decode_record(GOOD.as_bytes(), "s", &mut b).unwrap();
     }
     assert_eq!(b.runs().len(), 1);
     assert_eq!(b.runs()[0].records, bads.len() + 1);
     assert_eq!(b.rows(), bads.len() + 1);
-    assert!(b.runs()[0].columns.iter().all(|c| c.len() == bads.len() + 1));
+    assert!(b.runs()[0]
+        .columns
+        .iter()
+        .all(|c| c.len() == bads.len() + 1));
     let mut fast = Vec::new();
-    b.encode_run(0, ".u.upd", MsgType::Async, &mut fast).unwrap();
-    assert_eq!(fast, encode_message(&b.run_to_k(0, ".u.upd").unwrap(), MsgType::Async));
+    b.encode_run(0, ".u.upd", MsgType::Async, &mut fast)
+        .unwrap();
+    assert_eq!(
+        fast,
+        encode_message(&b.run_to_k(0, ".u.upd").unwrap(), MsgType::Async)
+    );
     errors
 }
 
@@ -41,8 +51,8 @@ fn interleaved(c: &Catalog, bads: &[Vec<u8>]) -> Vec<RecordError> {
 fn bad_utf8() {
     let bads: Vec<Vec<u8>> = vec![
         b"{\"type\":\"trade\",\"sym\":\"\xff\"}".to_vec(),
-        b"\xc0\xaf".to_vec(),                           // overlong '/'
-        b"{\"sym\":\"\xed\xa0\x80\"}".to_vec(),         // a UTF-16 surrogate
+        b"\xc0\xaf".to_vec(),                                  // overlong '/'
+        b"{\"sym\":\"\xed\xa0\x80\"}".to_vec(),                // a UTF-16 surrogate
         b"{\"type\":\"trade\",\"sym\":\"\xe2\x82\"}".to_vec(), // cut short
     ];
     let errs = interleaved(&catalog(), &bads);
@@ -54,7 +64,10 @@ fn bad_utf8() {
         })
         .collect();
     assert_eq!(offsets, [23, 0, 8, 23]);
-    assert_eq!(errs[0].to_string(), "record is not valid UTF-8 (bad byte at offset 23)");
+    assert_eq!(
+        errs[0].to_string(),
+        "record is not valid UTF-8 (bad byte at offset 23)"
+    );
 }
 
 #[test]
@@ -111,7 +124,10 @@ fn deep_nesting() {
     for e in &errs {
         assert!(matches!(e, RecordError::TooDeep { limit: 64, .. }), "{e:?}");
     }
-    assert_eq!(errs[0].to_string(), "record nests deeper than 64 levels (at byte 64)");
+    assert_eq!(
+        errs[0].to_string(),
+        "record nests deeper than 64 levels (at byte 64)"
+    );
 
     // Raising the limit far beyond any call stack is safe: no recursion.
     let c = catalog().with_limits(Limits {
@@ -125,7 +141,10 @@ fn deep_nesting() {
         "]".repeat(n)
     );
     let mut b = BatchBuilder::new();
-    assert_eq!(c.decode_record(rec.as_bytes(), "s", &mut b).unwrap().rows, 1);
+    assert_eq!(
+        c.decode_record(rec.as_bytes(), "s", &mut b).unwrap().rows,
+        1
+    );
 }
 
 #[test]
@@ -150,7 +169,10 @@ fn ten_megabyte_records() {
         ..Limits::default()
     });
     let mut b = BatchBuilder::new();
-    assert_eq!(c.decode_record(big.as_bytes(), "s", &mut b).unwrap().rows, 1);
+    assert_eq!(
+        c.decode_record(big.as_bytes(), "s", &mut b).unwrap().rows,
+        1
+    );
     let big_sym = format!(
         r#"{{"type":"trade","sym":"{}","price":1,"size":1,"id":"big"}}"#,
         "S".repeat(10 << 20)
@@ -179,8 +201,14 @@ fn unknown_table_and_wrong_shapes() {
     .map(|s| s.as_bytes().to_vec())
     .collect();
     let errs = interleaved(&catalog(), &bads);
-    assert!(matches!(errs[0], RecordError::NoTable { .. }), "{:?}", errs[0]);
-    assert!(errs[0].to_string().starts_with("no table for record (source \"s\", /type = \"order\""));
+    assert!(
+        matches!(errs[0], RecordError::NoTable { .. }),
+        "{:?}",
+        errs[0]
+    );
+    assert!(errs[0]
+        .to_string()
+        .starts_with("no table for record (source \"s\", /type = \"order\""));
     assert!(matches!(errs[1], RecordError::NoTable { .. }));
     assert!(matches!(errs[2], RecordError::NoTable { .. }));
     assert!(matches!(errs[3], RecordError::NoTable { .. }));

@@ -29,7 +29,11 @@ fn pykx_reads(bytes: &[u8]) -> serde_json::Value {
         .expect("python with pykx");
     child.stdin.take().unwrap().write_all(bytes).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -42,14 +46,27 @@ fn pykx_reads_every_type() {
     c.decode_record(full.as_bytes(), "s", &mut b).unwrap();
     c.decode_record(sparse.as_bytes(), "s", &mut b).unwrap();
     let mut bytes = Vec::new();
-    b.encode_run(0, ".u.upd", MsgType::Async, &mut bytes).unwrap();
+    b.encode_run(0, ".u.upd", MsgType::Async, &mut bytes)
+        .unwrap();
     let v = pykx_reads(&bytes);
     assert_eq!(v["func"], ".u.upd");
     assert_eq!(v["table"], "alltypes");
     let want: &[(&str, [&str; 2])] = &[
-        ("TimespanVector", ["datetime.timedelta(seconds=52200, microseconds=500000)", "datetime.timedelta(0)"]),
+        (
+            "TimespanVector",
+            [
+                "datetime.timedelta(seconds=52200, microseconds=500000)",
+                "datetime.timedelta(0)",
+            ],
+        ),
         ("SymbolVector", ["'AAPL'", "'X'"]),
-        ("GUIDVector", ["UUID('01234567-89ab-cdef-0123-456789abcdef')", "UUID('00000000-0000-0000-0000-000000000001')"]),
+        (
+            "GUIDVector",
+            [
+                "UUID('01234567-89ab-cdef-0123-456789abcdef')",
+                "UUID('00000000-0000-0000-0000-000000000001')",
+            ],
+        ),
         ("BooleanVector", ["True", "False"]),
         ("ByteVector", ["255", "0"]),
         ("ShortVector", ["-7", "<NA>"]),
@@ -60,15 +77,30 @@ fn pykx_reads_every_type() {
         ("CharVector", ["120", "32"]),
         ("SymbolVector", ["'a b'", "''"]),
         ("List", ["b'hi'", "b''"]),
-        ("TimestampVector", ["datetime.datetime(2025, 11, 25, 14, 30, 0, 123456)", "NaT"]),
-        ("TimestampVector", ["datetime.datetime(2025, 11, 25, 14, 30, 0, 123000)", "NaT"]),
+        (
+            "TimestampVector",
+            ["datetime.datetime(2025, 11, 25, 14, 30, 0, 123456)", "NaT"],
+        ),
+        (
+            "TimestampVector",
+            ["datetime.datetime(2025, 11, 25, 14, 30, 0, 123000)", "NaT"],
+        ),
         ("MonthVector", ["datetime.date(2025, 11, 1)", "NaT"]),
         ("DateVector", ["datetime.date(2025, 11, 25)", "NaT"]),
         ("DatetimeVector", ["9460.5", "nan"]),
-        ("TimespanVector", ["datetime.timedelta(seconds=3723)", "NaT"]),
+        (
+            "TimespanVector",
+            ["datetime.timedelta(seconds=3723)", "NaT"],
+        ),
         ("MinuteVector", ["datetime.timedelta(seconds=52200)", "NaT"]),
         ("SecondVector", ["datetime.timedelta(seconds=52215)", "NaT"]),
-        ("TimeVector", ["datetime.timedelta(seconds=52215, microseconds=123000)", "NaT"]),
+        (
+            "TimeVector",
+            [
+                "datetime.timedelta(seconds=52215, microseconds=123000)",
+                "NaT",
+            ],
+        ),
     ];
     let cols = v["cols"].as_array().unwrap();
     assert_eq!(cols.len(), want.len());

@@ -61,7 +61,9 @@ pub fn catalog() -> anyhow::Result<Catalog> {
 
 /// `n` distinct trade records.
 pub fn records(n: usize) -> Vec<Vec<u8>> {
-    const SYMS: [&str; 8] = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "META", "TSLA", "IBM"];
+    const SYMS: [&str; 8] = [
+        "AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "META", "TSLA", "IBM",
+    ];
     (0..n)
         .map(|i| {
             let ns = 123_456_789 + i as u64 * 1_000;

@@ -38,7 +38,12 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
                         }
                     )?;
                 }
-                writeln!(out, "{}: {} tables, no problems", dir.display(), c.tables().len())?;
+                writeln!(
+                    out,
+                    "{}: {} tables, no problems",
+                    dir.display(),
+                    c.tables().len()
+                )?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
@@ -55,7 +60,11 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 let mut err = std::io::stderr().lock();
                 report(&mut err, &e)?;
-                writeln!(err, "{}: fix these with `tickbridge schema check`", dir.display())?;
+                writeln!(
+                    err,
+                    "{}: fix these with `tickbridge schema check`",
+                    dir.display()
+                )?;
                 Ok(ExitCode::FAILURE)
             }
         },

@@ -217,22 +217,185 @@ fn issue(
 
 /// q's reserved words: names a table or column must not take.
 const Q_RESERVED: &[&str] = &[
-    "abs", "acos", "aj", "aj0", "ajf", "ajf0", "all", "and", "any", "asc", "asin", "asof", "atan",
-    "attr", "avg", "avgs", "bin", "binr", "by", "ceiling", "cols", "cor", "cos", "count", "cov",
-    "cross", "csv", "cut", "delete", "deltas", "desc", "dev", "differ", "distinct", "div", "do",
-    "dsave", "each", "ej", "ema", "enlist", "eval", "except", "exec", "exit", "exp", "fby",
-    "fills", "first", "fkeys", "flip", "floor", "from", "get", "getenv", "group", "gtime", "hclose",
-    "hcount", "hdel", "hopen", "hsym", "iasc", "idesc", "if", "ij", "ijf", "in", "insert", "inter",
-    "inv", "key", "keys", "last", "like", "lj", "ljf", "load", "log", "lower", "lsq", "ltime",
-    "ltrim", "mavg", "max", "maxs", "mcount", "md5", "mdev", "med", "meta", "min", "mins", "mmax",
-    "mmin", "mmu", "mod", "msum", "neg", "next", "not", "null", "or", "over", "parse", "peach",
-    "pj", "prd", "prds", "prev", "prior", "rand", "rank", "ratios", "raze", "read0", "read1",
-    "reciprocal", "reval", "reverse", "rload", "rotate", "rsave", "rtrim", "save", "scan", "scov",
-    "sdev", "select", "set", "setenv", "show", "signum", "sin", "sqrt", "ss", "ssr", "string",
-    "sublist", "sum", "sums", "sv", "svar", "system", "tables", "tan", "til", "trim", "type", "uj",
-    "ujf", "ungroup", "union", "update", "upper", "upsert", "value", "var", "view", "views", "vs",
-    "wavg", "where", "while", "within", "wj", "wj1", "wsum", "xasc", "xbar", "xcol", "xcols",
-    "xdesc", "xexp", "xgroup", "xkey", "xlog", "xprev", "xrank",
+    "abs",
+    "acos",
+    "aj",
+    "aj0",
+    "ajf",
+    "ajf0",
+    "all",
+    "and",
+    "any",
+    "asc",
+    "asin",
+    "asof",
+    "atan",
+    "attr",
+    "avg",
+    "avgs",
+    "bin",
+    "binr",
+    "by",
+    "ceiling",
+    "cols",
+    "cor",
+    "cos",
+    "count",
+    "cov",
+    "cross",
+    "csv",
+    "cut",
+    "delete",
+    "deltas",
+    "desc",
+    "dev",
+    "differ",
+    "distinct",
+    "div",
+    "do",
+    "dsave",
+    "each",
+    "ej",
+    "ema",
+    "enlist",
+    "eval",
+    "except",
+    "exec",
+    "exit",
+    "exp",
+    "fby",
+    "fills",
+    "first",
+    "fkeys",
+    "flip",
+    "floor",
+    "from",
+    "get",
+    "getenv",
+    "group",
+    "gtime",
+    "hclose",
+    "hcount",
+    "hdel",
+    "hopen",
+    "hsym",
+    "iasc",
+    "idesc",
+    "if",
+    "ij",
+    "ijf",
+    "in",
+    "insert",
+    "inter",
+    "inv",
+    "key",
+    "keys",
+    "last",
+    "like",
+    "lj",
+    "ljf",
+    "load",
+    "log",
+    "lower",
+    "lsq",
+    "ltime",
+    "ltrim",
+    "mavg",
+    "max",
+    "maxs",
+    "mcount",
+    "md5",
+    "mdev",
+    "med",
+    "meta",
+    "min",
+    "mins",
+    "mmax",
+    "mmin",
+    "mmu",
+    "mod",
+    "msum",
+    "neg",
+    "next",
+    "not",
+    "null",
+    "or",
+    "over",
+    "parse",
+    "peach",
+    "pj",
+    "prd",
+    "prds",
+    "prev",
+    "prior",
+    "rand",
+    "rank",
+    "ratios",
+    "raze",
+    "read0",
+    "read1",
+    "reciprocal",
+    "reval",
+    "reverse",
+    "rload",
+    "rotate",
+    "rsave",
+    "rtrim",
+    "save",
+    "scan",
+    "scov",
+    "sdev",
+    "select",
+    "set",
+    "setenv",
+    "show",
+    "signum",
+    "sin",
+    "sqrt",
+    "ss",
+    "ssr",
+    "string",
+    "sublist",
+    "sum",
+    "sums",
+    "sv",
+    "svar",
+    "system",
+    "tables",
+    "tan",
+    "til",
+    "trim",
+    "type",
+    "uj",
+    "ujf",
+    "ungroup",
+    "union",
+    "update",
+    "upper",
+    "upsert",
+    "value",
+    "var",
+    "view",
+    "views",
+    "vs",
+    "wavg",
+    "where",
+    "while",
+    "within",
+    "wj",
+    "wj1",
+    "wsum",
+    "xasc",
+    "xbar",
+    "xcol",
+    "xcols",
+    "xdesc",
+    "xexp",
+    "xgroup",
+    "xkey",
+    "xlog",
+    "xprev",
+    "xrank",
 ];
 
 /// A plain q name: a letter, then letters, digits or underscores; not a
@@ -354,7 +517,10 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
             _ => {
                 err(
                     None,
-                    format!("delimited: separator must be one ASCII character, got {:?}", d.separator),
+                    format!(
+                        "delimited: separator must be one ASCII character, got {:?}",
+                        d.separator
+                    ),
                 );
                 None
             }
@@ -364,7 +530,10 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
         }
         for (i, h) in d.header.iter().enumerate() {
             if h.is_empty() || d.header.iter().take(i).any(|x| x == h) {
-                err(None, format!("delimited: header name {h:?} is empty or repeated"));
+                err(
+                    None,
+                    format!("delimited: header name {h:?} is empty or repeated"),
+                );
             }
         }
         DelimitedPlan {
@@ -401,15 +570,22 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
         match c.time_format {
             Some(_) if !c.qtype.is_temporal() => err(
                 cname,
-                format!("time_format is only for temporal columns, not {}", c.qtype.name()),
+                format!(
+                    "time_format is only for temporal columns, not {}",
+                    c.qtype.name()
+                ),
             ),
-            Some(TimeFormat::EpochDays) if c.qtype != QType::Date => {
-                err(cname, "time_format epoch_days is only for date columns".into())
-            }
+            Some(TimeFormat::EpochDays) if c.qtype != QType::Date => err(
+                cname,
+                "time_format epoch_days is only for date columns".into(),
+            ),
             _ => {}
         }
         if c.allow_non_finite && !matches!(c.qtype, QType::Real | QType::Float) {
-            err(cname, "allow_non_finite is only for real and float columns".into());
+            err(
+                cname,
+                "allow_non_finite is only for real and float columns".into(),
+            );
         }
         let source = c.source.clone().unwrap_or_else(|| c.name.clone());
         let path = match FieldPath::parse(&source) {
@@ -425,7 +601,10 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
                     .single_key()
                     .and_then(|k| d.header.iter().position(|h| h == k));
                 if idx.is_none() {
-                    err(cname, format!("source {source:?} is not a name in the delimited header"));
+                    err(
+                        cname,
+                        format!("source {source:?} is not a name in the delimited header"),
+                    );
                 }
                 idx
             }
@@ -442,7 +621,9 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
                     (serde_json::Value::Number(_), _) => {
                         convert::convert(c.qtype, rules, Input::Num(&shown)).map(Cell::into_owned)
                     }
-                    (_, Input::Missing) => convert::null_cell(c.qtype).ok_or(convert::ConvError::Missing),
+                    (_, Input::Missing) => {
+                        convert::null_cell(c.qtype).ok_or(convert::ConvError::Missing)
+                    }
                     (_, input) => convert::convert(c.qtype, rules, input).map(Cell::into_owned),
                 };
                 match converted {
@@ -450,7 +631,10 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
                     Err(e) => {
                         err(
                             cname,
-                            format!("default {shown} does not convert to {}: {e}", c.qtype.name()),
+                            format!(
+                                "default {shown} does not convert to {}: {e}",
+                                c.qtype.name()
+                            ),
                         );
                         None
                     }
@@ -481,7 +665,10 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
         });
     }
     if !schema.columns.is_empty() && sent.is_empty() {
-        err(None, "no columns besides the tickerplant-stamped time".into());
+        err(
+            None,
+            "no columns besides the tickerplant-stamped time".into(),
+        );
     }
 
     for (i, k) in schema.key.iter().enumerate() {
@@ -499,11 +686,16 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
         match FieldPath::parse(f) {
             Ok(p) => {
                 if let Some(d) = &delimited {
-                    match p.single_key().and_then(|k| d.header.iter().position(|h| h == k)) {
+                    match p
+                        .single_key()
+                        .and_then(|k| d.header.iter().position(|h| h == k))
+                    {
                         Some(i) => payload_key_index.push(i),
                         None => err(
                             None,
-                            format!("payload_key field {f:?} is not a name in the delimited header"),
+                            format!(
+                                "payload_key field {f:?} is not a name in the delimited header"
+                            ),
                         ),
                     }
                 }
@@ -515,7 +707,10 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
 
     let route = match &schema.route {
         None => {
-            err(None, "route: missing (give source, field and equals, or default)".into());
+            err(
+                None,
+                "route: missing (give source, field and equals, or default)".into(),
+            );
             RoutePlan::default()
         }
         Some(r) => {
@@ -537,7 +732,10 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
                 err(None, "route: default takes no other condition".into());
             }
             if !r.default && r.source.is_none() && r.field.is_none() {
-                err(None, "route: give source, field and equals, or default".into());
+                err(
+                    None,
+                    "route: give source, field and equals, or default".into(),
+                );
             }
             if delimited.is_some() && field.is_some() {
                 err(

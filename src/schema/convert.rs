@@ -94,9 +94,7 @@ fn push_simple(v: &mut Vector, cell: &Cell) -> bool {
             | Vector::Time(v),
             Cell::I32(x),
         ) => v.push(*x),
-        (Vector::Long(v) | Vector::Timestamp(v) | Vector::Timespan(v), Cell::I64(x)) => {
-            v.push(*x)
-        }
+        (Vector::Long(v) | Vector::Timestamp(v) | Vector::Timespan(v), Cell::I64(x)) => v.push(*x),
         (Vector::Real(v), Cell::F32(x)) => v.push(*x),
         (Vector::Float(v) | Vector::Datetime(v), Cell::F64(x)) => v.push(*x),
         (Vector::Guid(v), Cell::Guid(x)) => v.push(*x),
@@ -232,7 +230,13 @@ fn classify_text(t: QType, s: &str) -> Input<'_> {
 pub fn is_json_number(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = usize::from(b.first() == Some(&b'-'));
-    let run = |i: usize| b.get(i..).unwrap_or(&[]).iter().take_while(|c| c.is_ascii_digit()).count();
+    let run = |i: usize| {
+        b.get(i..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
     match b.get(i) {
         Some(b'0') => i += 1,
         Some(b'1'..=b'9') => i += run(i),
@@ -383,7 +387,9 @@ impl Decimal {
             return Ok(0);
         }
         let m = i128::try_from(self.mantissa).map_err(|_| ConvError::OutOfRange)?;
-        let m = m.checked_mul(i128::from(unit)).ok_or(ConvError::OutOfRange)?;
+        let m = m
+            .checked_mul(i128::from(unit))
+            .ok_or(ConvError::OutOfRange)?;
         let m = if self.negative { -m } else { m };
         if self.exp10 >= 0 {
             let p = pow10(self.exp10).ok_or(ConvError::OutOfRange)?;
@@ -573,11 +579,9 @@ fn from_string<'a>(t: QType, rules: Rules, s: Cow<'a, str>) -> Result<Cell<'a>, 
         QType::Guid => parse_guid(&s).map(Cell::Guid).ok_or(ConvError::BadGuid),
         QType::Real | QType::Float => match non_finite(&s) {
             Some(_) if !rules.allow_non_finite => Err(ConvError::NonFinite),
-            Some(v) if t == QType::Real => Ok(Cell::F32(if v.is_nan() {
-                null_real()
-            } else {
-                v as f32
-            })),
+            Some(v) if t == QType::Real => {
+                Ok(Cell::F32(if v.is_nan() { null_real() } else { v as f32 }))
+            }
             Some(v) => Ok(Cell::F64(if v.is_nan() { null_float() } else { v })),
             None => Err(wrong(t, rules)),
         },

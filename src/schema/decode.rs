@@ -83,7 +83,9 @@ impl Catalog {
             }
             Some(k) => {
                 out.row_nodes = rows;
-                return Err(RecordError::NotRecord { found: kind_name(k) });
+                return Err(RecordError::NotRecord {
+                    found: kind_name(k),
+                });
             }
             None => {
                 out.row_nodes = rows;
@@ -413,7 +415,9 @@ fn value_text(tape: &Tape, text: &str, i: usize) -> String {
 fn key_part<'t>(tape: &Tape, text: &'t str, i: usize) -> Option<Cow<'t, str>> {
     match tape.node(i)?.kind {
         Kind::Str | Kind::StrEscaped => tape.str_at(text, i),
-        Kind::Int | Kind::Float | Kind::True | Kind::False => Some(Cow::Borrowed(tape.raw(text, i))),
+        Kind::Int | Kind::Float | Kind::True | Kind::False => {
+            Some(Cow::Borrowed(tape.raw(text, i)))
+        }
         _ => None,
     }
 }
@@ -458,12 +462,12 @@ fn column_error(
     e: ConvError,
     value: String,
 ) -> RecordError {
-    let at = At {
+    let at = Box::new(At {
         table: table.name().to_string(),
         column: plan.name.clone(),
         field: plan.path.text.clone(),
         row,
-    };
+    });
     let qtype = plan.qtype.name();
     match e {
         ConvError::Missing => RecordError::MissingField { at },

@@ -60,38 +60,38 @@ pub enum RecordError {
         row: usize,
     },
     #[error("{at}: required field is missing")]
-    MissingField { at: At },
+    MissingField { at: Box<At> },
     #[error("{at}: expected {expected}, got {value}")]
     WrongType {
-        at: At,
+        at: Box<At>,
         expected: &'static str,
         value: String,
     },
     #[error("{at}: {value} is not a whole number ({qtype} column)")]
     NotIntegral {
-        at: At,
+        at: Box<At>,
         qtype: &'static str,
         value: String,
     },
     #[error("{at}: {value} is out of range for {qtype}")]
     OutOfRange {
-        at: At,
+        at: Box<At>,
         qtype: &'static str,
         value: String,
     },
     #[error("{at}: non-finite number {value} is not allowed (set allow_non_finite)")]
-    NonFinite { at: At, value: String },
+    NonFinite { at: Box<At>, value: String },
     #[error("{at}: bad {qtype} {value}: {reason}")]
     BadTemporal {
-        at: At,
+        at: Box<At>,
         qtype: &'static str,
         value: String,
         reason: &'static str,
     },
     #[error("{at}: bad GUID {value} (expected 8-4-4-4-12 hex digits)")]
-    BadGuid { at: At, value: String },
+    BadGuid { at: Box<At>, value: String },
     #[error("{at}: char column needs exactly one byte, got {value}")]
-    BadChar { at: At, value: String },
+    BadChar { at: Box<At>, value: String },
     #[error("table {table}, line {line}: {reason}")]
     BadDelimited {
         table: String,

@@ -23,7 +23,9 @@ impl FieldPath {
             rest.split('/')
                 .map(|s| {
                     if s.replace("~0", "").replace("~1", "").contains('~') {
-                        Err(format!("bad escape in JSON pointer {text:?} (use ~0 or ~1)"))
+                        Err(format!(
+                            "bad escape in JSON pointer {text:?} (use ~0 or ~1)"
+                        ))
                     } else {
                         Ok(s.replace("~1", "/").replace("~0", "~"))
                     }

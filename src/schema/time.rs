@@ -195,8 +195,10 @@ pub fn parse_rfc3339(s: &str) -> Result<i128, Reason> {
         [] => return Err("missing UTC offset (Z or ±HH:MM)"),
         _ => return Err("bad UTC offset"),
     };
-    Ok(i128::from(days) * i128::from(NANOS_PER_DAY) + i128::from(tod)
-        - i128::from(offset_secs) * 1_000_000_000)
+    Ok(
+        i128::from(days) * i128::from(NANOS_PER_DAY) + i128::from(tod)
+            - i128::from(offset_secs) * 1_000_000_000,
+    )
 }
 
 #[cfg(test)]
@@ -220,7 +222,10 @@ mod tests {
     fn rfc3339_forms() {
         let base = 1_764_081_000i128 * 1_000_000_000; // 2025-11-25T14:30:00Z
         assert_eq!(parse_rfc3339("2025-11-25T14:30:00Z"), Ok(base));
-        assert_eq!(parse_rfc3339("2025-11-25t14:30:00.5z"), Ok(base + 500_000_000));
+        assert_eq!(
+            parse_rfc3339("2025-11-25t14:30:00.5z"),
+            Ok(base + 500_000_000)
+        );
         assert_eq!(
             parse_rfc3339("2025-11-25 16:30:00.000000001+02:00"),
             Ok(base + 1)
