@@ -641,6 +641,23 @@ fn delimited_text() {
         run.columns[4],
         Column::Simple(Vector::Float(vec![0.2, 0.35]))
     );
+    // A header line in another order maps the fields for that record.
+    let r = c
+        .decode_record(
+            b"vol rate time strike spot\n0.3 0.02 2 120 110\n",
+            "option-inputs",
+            &mut b,
+        )
+        .unwrap();
+    assert_eq!(r.rows, 1);
+    assert_eq!(
+        b.runs()[0].columns[0],
+        Column::Simple(Vector::Float(vec![100.0, 95.5, 110.0]))
+    );
+    assert_eq!(
+        b.runs()[0].columns[4],
+        Column::Simple(Vector::Float(vec![0.2, 0.35, 0.3]))
+    );
     // No header line: fine too.
     let r = c
         .decode_record(b"1 2 3 4 5", "option-inputs", &mut b)
@@ -668,7 +685,7 @@ fn delimited_text() {
         matches!(e, RecordError::BadDelimited { line: 0, .. }),
         "{e:?}"
     );
-    assert_eq!(b.rows(), 3);
+    assert_eq!(b.rows(), 4);
     // From another source, text is not JSON and is no table's text.
     let e = c
         .decode_record(b"1 2 3 4 5", "elsewhere", &mut b)

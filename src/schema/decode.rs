@@ -284,6 +284,7 @@ impl Catalog {
                 .ok_or_else(|| bad(0, "internal: run vanished".into()))?
                 .columns;
             let mut first = true;
+            let mut order: Option<Vec<usize>> = None;
             for (n, line) in text.split('\n').enumerate() {
                 let line_no = n + 1;
                 let line = line.strip_suffix('\r').unwrap_or(line);
@@ -295,9 +296,23 @@ impl Catalog {
                     None => fields.extend(line.split_ascii_whitespace()),
                     Some(c) => fields.extend(line.split(c as char).map(str::trim)),
                 }
-                if std::mem::take(&mut first) && fields.iter().eq(d.header.iter()) {
+                // A first line naming the header fields (in any order) is a
+                // header line: it maps names to positions for this record.
+                if std::mem::take(&mut first) && is_header_line(&fields, &d.header) {
+                    if !fields.iter().eq(d.header.iter()) {
+                        order = Some(
+                            d.header
+                                .iter()
+                                .map(|h| fields.iter().position(|f| f == h).unwrap_or(usize::MAX))
+                                .collect(),
+                        );
+                    }
                     continue;
                 }
+                let at = |i: usize| match &order {
+                    Some(o) => o.get(i).and_then(|&p| fields.get(p)).copied(),
+                    None => fields.get(i).copied(),
+                };
                 if fields.len() != d.header.len() {
                     return Err(bad(
                         line_no,
@@ -310,10 +325,7 @@ impl Catalog {
                     ));
                 }
                 for (plan, col) in table.sent.iter().zip(columns.iter_mut()) {
-                    let f = plan
-                        .header_index
-                        .and_then(|i| fields.get(i).copied())
-                        .unwrap_or("");
+                    let f = plan.header_index.and_then(at).unwrap_or("");
                     let input = if f.is_empty() {
                         Input::Missing
                     } else {
@@ -335,7 +347,7 @@ impl Catalog {
                         if n > 0 {
                             k.push('#');
                         }
-                        match fields.get(i).filter(|f| !f.is_empty()) {
+                        match at(i).filter(|f| !f.is_empty()) {
                             Some(f) => push_escaped(k, f),
                             None => {
                                 return Err(RecordError::MissingKey {
@@ -369,6 +381,14 @@ impl Catalog {
             }
         }
     }
+}
+
+/// Every header name once, nothing else.
+fn is_header_line(fields: &[&str], header: &[String]) -> bool {
+    fields.len() == header.len()
+        && header
+            .iter()
+            .all(|h| fields.iter().filter(|f| **f == h.as_str()).count() == 1)
 }
 
 fn kind_name(k: Kind) -> &'static str {
