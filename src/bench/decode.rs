@@ -19,6 +19,7 @@
 //!   decimal integers ~3%, float parsing, symbol interning ~2%);
 //! - ~5%: building the payload key string (one allocation per record);
 //! - the rest: routing, record bookkeeping, the benchmark loop.
+//!
 //! Nothing dominates; the next steps, if ever needed, would be a SIMD scan
 //! for string ends and a per-table key→column index to replace the scans.
 
