@@ -5,6 +5,27 @@
 //! refused for an integer column. The null sentinels of short, int and long
 //! (the most negative value) are refused as input: a record cannot smuggle a
 //! null in as a number. `i16::MAX` etc. are accepted; q shows them as `0W`.
+//!
+//! What each type takes (JSON `null` and absent fields are "missing": the
+//! column's default, else its typed null if nullable, else an error):
+//!
+//! | type | JSON string | JSON number |
+//! |---|---|---|
+//! | boolean | — (`true`/`false` literals) | 0 or 1 |
+//! | byte, short, int, long | — | whole numbers in range |
+//! | real, float | `"NaN"`, `"Infinity"`, `"-Infinity"` with `allow_non_finite` | finite, in range |
+//! | char | exactly one byte | — |
+//! | symbol, string | any text | — |
+//! | guid | `8-4-4-4-12` hex | — |
+//! | timestamp, datetime | RFC 3339, or `YYYY-MM-DD` (midnight UTC) | epoch in `time_format` units |
+//! | date | `YYYY-MM-DD`, or RFC 3339 (its UTC date) | `epoch_days` or epoch units |
+//! | month | `YYYY-MM`, `YYYY-MM-DD`, RFC 3339 | epoch units |
+//! | timespan, minute, second, time | `HH:MM[:SS[.f…]]`, or RFC 3339 (UTC time of day) | the type's own unit, or epoch units (UTC time of day) |
+//!
+//! Finer digits than the type holds are cut (`14:30:59` is minute `14:30`).
+//! Delimited text fields read as numbers where the column is numeric or
+//! temporal and the text is a number, else as strings; `true`/`false` for
+//! boolean.
 
 use std::borrow::Cow;
 
