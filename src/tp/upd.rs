@@ -249,8 +249,7 @@ mod tests {
         let col = |name: &str, qtype| ColumnSpec {
             name: name.into(),
             qtype,
-            source: None,
-            nullable: false,
+            ..ColumnSpec::default()
         };
         TableSchema::from_schema(&Schema {
             table: "trade".into(),
@@ -261,6 +260,7 @@ mod tests {
                 col("size", QType::Long),
                 col("note", QType::String),
             ],
+            ..Schema::default()
         })
     }
 

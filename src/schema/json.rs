@@ -1,0 +1,569 @@
+//! A small JSON reader built for the decode hot path.
+//!
+//! It checks the whole document (strict RFC 8259: no trailing commas, no
+//! comments, valid escapes and surrogate pairs) and records a flat tape of
+//! nodes that borrow from the input, so looking up the handful of fields a
+//! schema needs costs no allocation. It never recurses: nesting is bounded
+//! by a depth limit and an explicit stack, so hostile input cannot blow the
+//! call stack. The tape and the stack are reused from record to record.
+
+use std::borrow::Cow;
+
+/// What a node is. Containers span their whole text; children follow them
+/// on the tape (object children alternate key, value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Object,
+    Array,
+    /// A string with no escapes: the span is its content.
+    Str,
+    /// A string with escapes: the span is the raw content, decode on use.
+    StrEscaped,
+    /// A number with only an integer part.
+    Int,
+    /// A number with a fraction or an exponent.
+    Float,
+    True,
+    False,
+    Null,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Node {
+    pub kind: Kind,
+    /// Byte span in the input (string spans exclude the quotes).
+    pub start: u32,
+    pub end: u32,
+    /// Tape index just past this node's subtree (its next sibling).
+    pub next: u32,
+}
+
+/// Why a document was rejected, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonError {
+    Syntax { offset: usize, reason: &'static str },
+    TooDeep { offset: usize, limit: usize },
+}
+
+/// A parsed document: the input text plus its tape.
+#[derive(Default, Debug)]
+pub struct Tape {
+    nodes: Vec<Node>,
+    stack: Vec<u32>,
+}
+
+impl Tape {
+    pub fn new() -> Tape {
+        Tape::default()
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn node(&self, i: usize) -> Option<&Node> {
+        self.nodes.get(i)
+    }
+
+    /// Parses `text` (already checked to be UTF-8, at most `u32::MAX`
+    /// bytes) into this tape, replacing what it held. Node 0 is the root.
+    pub fn parse(&mut self, text: &str, max_depth: usize) -> Result<(), JsonError> {
+        self.nodes.clear();
+        self.stack.clear();
+        if text.len() > u32::MAX as usize {
+            return Err(syntax(0, "document too large"));
+        }
+        let mut p = Parser {
+            b: text.as_bytes(),
+            i: 0,
+        };
+        loop {
+            // One value, then whatever closes or separates after it.
+            p.skip_ws();
+            let at = p.i;
+            match p.peek() {
+                None => return Err(syntax(at, "unexpected end of input")),
+                Some(b'{') | Some(b'[') => {
+                    let object = p.peek() == Some(b'{');
+                    if self.stack.len() >= max_depth {
+                        return Err(JsonError::TooDeep {
+                            offset: at,
+                            limit: max_depth,
+                        });
+                    }
+                    p.i += 1;
+                    let idx = self.nodes.len() as u32;
+                    self.nodes.push(Node {
+                        kind: if object { Kind::Object } else { Kind::Array },
+                        start: at as u32,
+                        end: 0,
+                        next: 0,
+                    });
+                    self.stack.push(idx);
+                    p.skip_ws();
+                    let close = if object { b'}' } else { b']' };
+                    if p.peek() == Some(close) {
+                        p.i += 1;
+                        self.close_top(p.i);
+                    } else {
+                        if object {
+                            self.key(&mut p)?;
+                        }
+                        continue;
+                    }
+                }
+                Some(b'"') => {
+                    let (kind, start, end) = p.string()?;
+                    self.leaf(kind, start, end);
+                }
+                Some(b'-' | b'0'..=b'9') => {
+                    let (kind, start, end) = p.number()?;
+                    self.leaf(kind, start, end);
+                }
+                Some(b't') => self.literal(&mut p, b"true", Kind::True)?,
+                Some(b'f') => self.literal(&mut p, b"false", Kind::False)?,
+                Some(b'n') => self.literal(&mut p, b"null", Kind::Null)?,
+                Some(_) => return Err(syntax(at, "expected a value")),
+            }
+            // After a complete value: close containers or move to the next item.
+            loop {
+                p.skip_ws();
+                let Some(&top) = self.stack.last() else {
+                    return match p.peek() {
+                        None => Ok(()),
+                        Some(_) => Err(syntax(p.i, "trailing characters after the value")),
+                    };
+                };
+                let object = self
+                    .nodes
+                    .get(top as usize)
+                    .is_some_and(|n| n.kind == Kind::Object);
+                match p.peek() {
+                    Some(b',') => {
+                        p.i += 1;
+                        if object {
+                            p.skip_ws();
+                            self.key(&mut p)?;
+                        }
+                        break;
+                    }
+                    Some(b'}') if object => {
+                        p.i += 1;
+                        self.close_top(p.i);
+                    }
+                    Some(b']') if !object => {
+                        p.i += 1;
+                        self.close_top(p.i);
+                    }
+                    None => return Err(syntax(p.i, "unexpected end of input")),
+                    Some(_) => {
+                        return Err(syntax(
+                            p.i,
+                            if object {
+                                "expected ',' or '}'"
+                            } else {
+                                "expected ',' or ']'"
+                            },
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    /// An object key, then its colon.
+    fn key(&mut self, p: &mut Parser) -> Result<(), JsonError> {
+        if p.peek() != Some(b'"') {
+            return Err(syntax(p.i, "expected a string key"));
+        }
+        let (kind, start, end) = p.string()?;
+        self.leaf(kind, start, end);
+        p.skip_ws();
+        if p.peek() != Some(b':') {
+            return Err(syntax(p.i, "expected ':'"));
+        }
+        p.i += 1;
+        Ok(())
+    }
+
+    fn leaf(&mut self, kind: Kind, start: usize, end: usize) {
+        let next = self.nodes.len() as u32 + 1;
+        self.nodes.push(Node {
+            kind,
+            start: start as u32,
+            end: end as u32,
+            next,
+        });
+    }
+
+    fn literal(&mut self, p: &mut Parser, word: &[u8], kind: Kind) -> Result<(), JsonError> {
+        let start = p.i;
+        if p.b.get(start..start + word.len()) != Some(word) {
+            return Err(syntax(start, "invalid literal"));
+        }
+        p.i += word.len();
+        self.leaf(kind, start, p.i);
+        Ok(())
+    }
+
+    fn close_top(&mut self, end: usize) {
+        let next = self.nodes.len() as u32;
+        if let Some(top) = self.stack.pop() {
+            if let Some(n) = self.nodes.get_mut(top as usize) {
+                n.end = end as u32;
+                n.next = next;
+            }
+        }
+    }
+
+    /// The value of `key` in the object at `obj`.
+    pub fn get(&self, text: &str, obj: usize, key: &str) -> Option<usize> {
+        let o = self.nodes.get(obj)?;
+        if o.kind != Kind::Object {
+            return None;
+        }
+        let mut i = obj + 1;
+        while i < o.next as usize {
+            let k = self.nodes.get(i)?;
+            let v = i + 1;
+            let found = match k.kind {
+                Kind::Str => text.get(k.start as usize..k.end as usize) == Some(key),
+                _ => self.str_at(text, i).is_some_and(|s| s == key),
+            };
+            if found {
+                return Some(v);
+            }
+            i = self.nodes.get(v)?.next as usize;
+        }
+        None
+    }
+
+    /// Element `n` of the array at `arr`.
+    pub fn index(&self, arr: usize, n: usize) -> Option<usize> {
+        let a = self.nodes.get(arr)?;
+        if a.kind != Kind::Array {
+            return None;
+        }
+        let mut i = arr + 1;
+        for _ in 0..n {
+            if i >= a.next as usize {
+                return None;
+            }
+            i = self.nodes.get(i)?.next as usize;
+        }
+        (i < a.next as usize).then_some(i)
+    }
+
+    /// The elements of the array at `arr` (tape indices).
+    pub fn elements(&self, arr: usize) -> Elements<'_> {
+        let end = self
+            .nodes
+            .get(arr)
+            .filter(|n| n.kind == Kind::Array)
+            .map_or(0, |n| n.next as usize);
+        Elements {
+            tape: self,
+            i: arr + 1,
+            end,
+        }
+    }
+
+    /// The text of the string node `i`, unescaped.
+    pub fn str_at<'t>(&self, text: &'t str, i: usize) -> Option<Cow<'t, str>> {
+        let n = self.nodes.get(i)?;
+        let raw = text.get(n.start as usize..n.end as usize)?;
+        match n.kind {
+            Kind::Str => Some(Cow::Borrowed(raw)),
+            Kind::StrEscaped => unescape(raw).map(Cow::Owned),
+            _ => None,
+        }
+    }
+
+    /// The raw text of node `i` (for strings, without the quotes).
+    pub fn raw<'t>(&self, text: &'t str, i: usize) -> &'t str {
+        self.nodes
+            .get(i)
+            .and_then(|n| text.get(n.start as usize..n.end as usize))
+            .unwrap_or("")
+    }
+}
+
+pub struct Elements<'a> {
+    tape: &'a Tape,
+    i: usize,
+    end: usize,
+}
+
+impl Iterator for Elements<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        if self.i >= self.end {
+            return None;
+        }
+        let cur = self.i;
+        self.i = self.tape.nodes.get(cur)?.next as usize;
+        Some(cur)
+    }
+}
+
+fn syntax(offset: usize, reason: &'static str) -> JsonError {
+    JsonError::Syntax { offset, reason }
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// At an opening quote: checks the string and returns its content span.
+    fn string(&mut self) -> Result<(Kind, usize, usize), JsonError> {
+        self.i += 1;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let rest = self.b.get(self.i..).unwrap_or(&[]);
+            // Plain bytes are the common case: skip them in one pass.
+            let plain = rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .ok_or_else(|| syntax(self.b.len(), "unterminated string"))?;
+            self.i += plain;
+            match self.peek() {
+                Some(b'"') => {
+                    let end = self.i;
+                    self.i += 1;
+                    let kind = if escaped { Kind::StrEscaped } else { Kind::Str };
+                    return Ok((kind, start, end));
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                _ => return Err(syntax(self.i, "control character in string")),
+            }
+        }
+    }
+
+    /// At a backslash: checks one escape, including surrogate pairing.
+    fn escape(&mut self) -> Result<(), JsonError> {
+        let at = self.i;
+        match self.b.get(self.i + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                self.i += 2;
+                Ok(())
+            }
+            Some(b'u') => {
+                let hi = hex4(self.b, self.i + 2).ok_or_else(|| syntax(at, "bad \\u escape"))?;
+                self.i += 6;
+                if (0xDC00..0xE000).contains(&hi) {
+                    return Err(syntax(at, "unpaired surrogate in \\u escape"));
+                }
+                if (0xD800..0xDC00).contains(&hi) {
+                    let lo = (self.b.get(self.i) == Some(&b'\\')
+                        && self.b.get(self.i + 1) == Some(&b'u'))
+                    .then(|| hex4(self.b, self.i + 2))
+                    .flatten()
+                    .filter(|lo| (0xDC00..0xE000).contains(lo));
+                    if lo.is_none() {
+                        return Err(syntax(at, "unpaired surrogate in \\u escape"));
+                    }
+                    self.i += 6;
+                }
+                Ok(())
+            }
+            _ => Err(syntax(at, "bad escape")),
+        }
+    }
+
+    /// Checks a number's grammar; returns its kind and span.
+    fn number(&mut self) -> Result<(Kind, usize, usize), JsonError> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(syntax(self.i, "bad number")),
+        }
+        let mut kind = Kind::Int;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(syntax(self.i, "bad number: digits expected after '.'"));
+            }
+            self.digits();
+            kind = Kind::Float;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(syntax(self.i, "bad number: digits expected in exponent"));
+            }
+            self.digits();
+            kind = Kind::Float;
+        }
+        Ok((kind, start, self.i))
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+    }
+}
+
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at + 4)?;
+    let mut v = 0u32;
+    for &c in s {
+        v = v * 16 + (c as char).to_digit(16)?;
+    }
+    Some(v)
+}
+
+/// Decodes the escapes of a string the parser has already checked.
+fn unescape(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < b.len() {
+        let run = b
+            .get(i..)?
+            .iter()
+            .position(|&c| c == b'\\')
+            .unwrap_or(b.len() - i);
+        out.push_str(raw.get(i..i + run)?);
+        i += run;
+        if i >= b.len() {
+            break;
+        }
+        let c = *b.get(i + 1)?;
+        i += 2;
+        let ch = match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = hex4(b, i)?;
+                i += 4;
+                if (0xD800..0xDC00).contains(&hi) {
+                    let lo = hex4(b, i + 2)?;
+                    i += 6;
+                    char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?
+                } else {
+                    char::from_u32(hi)?
+                }
+            }
+            _ => return None,
+        };
+        out.push(ch);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Tape, JsonError> {
+        let mut t = Tape::new();
+        t.parse(s, 64).map(|_| t)
+    }
+
+    #[test]
+    fn accepts_what_serde_json_accepts() {
+        let docs = [
+            r#"{"a":1,"b":[1,2,{"c":null}],"d":"x\"y\u00e9\ud83d\ude00","e":-0.5e-3,"f":true,"g":false}"#,
+            "[]",
+            "{}",
+            " [ 1 , [ ] , { } ] ",
+            "0",
+            r#""\/\b\f\n\r\t""#,
+        ];
+        for d in docs {
+            assert!(serde_json::from_str::<serde_json::Value>(d).is_ok(), "{d}");
+            assert!(parse(d).is_ok(), "{d}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_serde_json_rejects() {
+        let docs = [
+            "",
+            "{",
+            "[1,]",
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{a:1}"#,
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "tru",
+            "nul",
+            r#""\x""#,
+            r#""\ud800""#,
+            r#""\udc00x""#,
+            "\"a\u{1}\"",
+            "[1] 2",
+            "[1}",
+            r#"{"a":1]"#,
+            r#""abc"#,
+            r#""\u12""#,
+        ];
+        for d in docs {
+            assert!(serde_json::from_str::<serde_json::Value>(d).is_err(), "{d}");
+            assert!(parse(d).is_err(), "{d}");
+        }
+    }
+
+    #[test]
+    fn lookups_and_unescape() {
+        let text = r#"{"a":{"b":[10,20,{"c":"\u0041\n"}]},"k\u0065y":"v"}"#;
+        let t = parse(text).unwrap();
+        let a = t.get(text, 0, "a").unwrap();
+        let b = t.get(text, a, "b").unwrap();
+        assert_eq!(t.raw(text, t.index(b, 1).unwrap()), "20");
+        let c = t.get(text, t.index(b, 2).unwrap(), "c").unwrap();
+        assert_eq!(t.str_at(text, c).unwrap(), "A\n");
+        assert_eq!(t.index(b, 3), None);
+        let key = t.get(text, 0, "key").unwrap();
+        assert_eq!(t.str_at(text, key).unwrap(), "v");
+        assert_eq!(t.elements(b).count(), 3);
+        assert_eq!(t.get(text, 0, "zz"), None);
+    }
+
+    #[test]
+    fn depth_is_bounded_without_recursion() {
+        let deep = "[".repeat(100_000);
+        let mut t = Tape::new();
+        assert!(matches!(
+            t.parse(&deep, 64),
+            Err(JsonError::TooDeep { limit: 64, .. })
+        ));
+        let ok = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        assert!(t.parse(&ok, 64).is_ok());
+        let over = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert!(t.parse(&over, 64).is_err());
+    }
+}
