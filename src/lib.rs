@@ -1,11 +1,13 @@
 //! tickbridge: AWS Kinesis and SQS FIFO records into a kdb+ tickerplant,
 //! typed, deduplicated and in order.
 
+pub mod aws;
 pub mod bench;
 pub mod cli;
 pub mod dedupe;
 pub mod kdb;
 pub mod pipeline;
+pub mod quarantine;
 pub mod schema;
 pub mod source;
 pub mod tp;
