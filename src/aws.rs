@@ -1,10 +1,12 @@
 //! AWS SDK setup shared by every client the bridge makes (DynamoDB, SQS,
 //! Kinesis): one HTTPS stack (hyper + rustls with the ring provider, the
 //! only TLS code in the binary), the latest behaviour version, and a region
-//! that defaults to us-east-1 so local runs against emulators need no
-//! profile.
+//! from `AWS_REGION` / the profile that defaults to us-east-1 so local runs
+//! against emulators need no profile.
 
+use aws_config::environment::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
@@ -23,7 +25,12 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
 /// Like [`sdk_config`], with fixed credentials when given (tests and
 /// emulators, which accept any key) instead of the default chain.
 pub async fn sdk_config_for(endpoint: Option<&str>, credentials: Option<Credentials>) -> SdkConfig {
-    let region = RegionProviderChain::default_provider().or_else(Region::new(DEFAULT_REGION));
+    // Environment, then profile, then us-east-1. No instance-metadata probe:
+    // Lambda and ECS always set AWS_REGION, and off AWS the probe would only
+    // add seconds of timeouts to start-up.
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        .or_else(Region::new(DEFAULT_REGION));
     // The one HTTP client: rustls with ring and native roots; plain
     // `http://` endpoints (emulators) go through the same connector.
     let http = HttpClientBuilder::new()

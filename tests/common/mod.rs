@@ -34,10 +34,16 @@ pub fn run_python(script: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = python();
     cmd.arg(repo_root().join("tests/py").join(script))
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("python starts (is TICKBRIDGE_PYTHON set?)");
+    let mut child = cmd
+        .spawn()
+        .expect("python starts (is TICKBRIDGE_PYTHON set?)");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("stdin");
         pipe.write_all(input).expect("write to python");
@@ -67,3 +73,4 @@ pub fn wait_for_port(port: u16, limit: Duration) -> bool {
     }
     false
 }
+pub mod moto;
