@@ -162,33 +162,24 @@ impl SqsQuarantine {
 impl QuarantineSink for SqsQuarantine {
     async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), String>> {
         let mut results: Vec<Result<(), String>> = vec![Ok(()); items.len()];
-        // Chunks of at most ten entries whose sizes add up to one message's
-        // limit, which SQS also applies to a whole batch.
-        let mut chunks: Vec<Vec<(usize, SendMessageBatchRequestEntry)>> = Vec::new();
-        let mut current = Vec::new();
-        let mut current_bytes = 0usize;
+        let mut entries = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let (entry, size) = match self.entry(i, item) {
-                Ok(e) => e,
+            match self.entry(i, item) {
+                Ok((entry, size)) => entries.push((i, entry, size)),
                 Err(why) => {
                     if let Some(r) = results.get_mut(i) {
                         *r = Err(why);
                     }
-                    continue;
                 }
-            };
-            if !current.is_empty()
-                && (current.len() == BATCH_MAX || current_bytes + size > self.max_message_bytes)
-            {
-                chunks.push(std::mem::take(&mut current));
-                current_bytes = 0;
             }
-            current.push((i, entry));
-            current_bytes += size;
         }
-        if !current.is_empty() {
-            chunks.push(current);
-        }
+        let sizes: Vec<usize> = entries.iter().map(|(_, _, size)| *size).collect();
+        let mut entries = entries.into_iter();
+        let chunks: Vec<Vec<(usize, SendMessageBatchRequestEntry)>> =
+            plan_chunks(&sizes, self.max_message_bytes)
+                .into_iter()
+                .map(|n| entries.by_ref().take(n).map(|(i, e, _)| (i, e)).collect())
+                .collect();
         let concurrency = if self.fifo { 1 } else { STANDARD_CONCURRENCY };
         let sends: Vec<_> = chunks.into_iter().map(|c| self.send_chunk(c)).collect();
         let done: Vec<Vec<(usize, Result<(), String>)>> =
@@ -244,6 +235,26 @@ impl QuarantineSink for Quarantine {
             Quarantine::Log(q) => q.send(items).await,
         }
     }
+}
+
+/// Chunk lengths for entries of these sizes: at most ten entries, whose
+/// sizes add up to at most `max_bytes` (SQS applies the message limit to a
+/// whole batch too), in order.
+fn plan_chunks(sizes: &[usize], max_bytes: usize) -> Vec<usize> {
+    let mut chunks = Vec::new();
+    let (mut len, mut bytes) = (0usize, 0usize);
+    for &size in sizes {
+        if len > 0 && (len == BATCH_MAX || bytes + size > max_bytes) {
+            chunks.push(len);
+            (len, bytes) = (0, 0);
+        }
+        len += 1;
+        bytes += size;
+    }
+    if len > 0 {
+        chunks.push(len);
+    }
+    chunks
 }
 
 #[derive(Serialize)]
@@ -356,6 +367,15 @@ mod tests {
             reason: reason.into(),
             payload: base64::engine::general_purpose::STANDARD.encode(vec![7u8; payload_len]),
         }
+    }
+
+    #[test]
+    fn chunks_hold_ten_entries_and_one_message_worth_of_bytes() {
+        assert_eq!(plan_chunks(&[], 100), Vec::<usize>::new());
+        assert_eq!(plan_chunks(&[1; 25], 1000), vec![10, 10, 5]);
+        assert_eq!(plan_chunks(&[60, 30, 10, 20, 90], 100), vec![3, 1, 1]);
+        // An entry at the limit travels alone.
+        assert_eq!(plan_chunks(&[100, 100, 1], 100), vec![1, 1, 1]);
     }
 
     #[test]
