@@ -399,3 +399,88 @@ async fn ensure_table_is_idempotent_and_sets_ttl() {
         Some(&aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled)
     );
 }
+
+/// The child half of `endpoint_comes_from_aws_endpoint_url`: run in a
+/// process of its own with the environment the parent sets, since changing
+/// the environment here would leak into concurrent tests.
+#[tokio::test]
+#[ignore = "run by endpoint_comes_from_aws_endpoint_url in a child process"]
+async fn child_uses_the_environment_endpoint() {
+    let Ok(table) = std::env::var("TICKBRIDGE_TEST_TABLE") else {
+        eprintln!("not started by endpoint_comes_from_aws_endpoint_url; nothing to check");
+        return;
+    };
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let config = aws::sdk_config(None).await;
+    assert_eq!(config.endpoint_url(), Some(endpoint.as_str()));
+    assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+    let tables = aws::dynamodb_client(&config)
+        .list_tables()
+        .send()
+        .await
+        .unwrap();
+    assert!(tables.table_names().contains(&table), "{tables:?}");
+}
+
+#[test]
+fn endpoint_comes_from_aws_endpoint_url() {
+    // With default-features = false the SDK must still honour
+    // AWS_ENDPOINT_URL and the environment's credentials and region.
+    let moto = MotoServer::shared();
+    let table = unique_name("from-env");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // moto keeps tables per region: make it where the child will look.
+        let config = aws::local_config(&moto.endpoint())
+            .await
+            .into_builder()
+            .region(aws_config::Region::new("eu-west-1"))
+            .build();
+        ensure_table(&aws::dynamodb_client(&config), &table)
+            .await
+            .unwrap();
+    });
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_uses_the_environment_endpoint",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("TICKBRIDGE_TEST_TABLE", &table)
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_tls_handshake_is_a_transient_error() {
+    // moto speaks plain HTTP: an https:// endpoint drives the rustls (ring)
+    // stack into a failed handshake, which must surface as an error.
+    let moto = MotoServer::shared();
+    let config = aws::local_config(&format!("https://127.0.0.1:{}", moto.port()))
+        .await
+        .into_builder()
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .build();
+    let s = DynamoStore::new(aws::dynamodb_client(&config), "dedupe-tls", 4);
+    match bounded(s.checkpoint("shard-1")).await {
+        Err(StoreError::Transient(msg)) => {
+            eprintln!("{msg}");
+            assert!(msg.contains("dedupe-tls") && msg.contains("TLS"), "{msg}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
