@@ -161,7 +161,9 @@ impl SqsQuarantine {
 
 impl QuarantineSink for SqsQuarantine {
     async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), String>> {
-        let mut results: Vec<Result<(), String>> = vec![Ok(()); items.len()];
+        // Nothing counts as sent until SQS says so.
+        let mut results: Vec<Result<(), String>> =
+            vec![Err("quarantine message not sent".to_string()); items.len()];
         let mut entries = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             match self.entry(i, item) {

@@ -51,13 +51,13 @@ async fn claim_complete_release_cycle() {
         s.claim(&k, 20, 3000).await.unwrap(),
         vec![Claim::Completed, Claim::New]
     );
-    // Still live at its last millisecond, taken over right after.
+    // Live before its expiry, taken over at it (as in the memory store).
     assert_eq!(
         s.claim(&k[1..], 2999, 4000).await.unwrap(),
         vec![Claim::InProgress]
     );
     assert_eq!(
-        s.claim(&k[1..], 3001, 4000).await.unwrap(),
+        s.claim(&k[1..], 3000, 4000).await.unwrap(),
         vec![Claim::New]
     );
     // Completed items count until their TTL second, whether or not
@@ -67,7 +67,7 @@ async fn claim_complete_release_cycle() {
         vec![Claim::Completed]
     );
     assert_eq!(
-        s.claim(&k[..1], 100_001, 200_000).await.unwrap(),
+        s.claim(&k[..1], 100_000, 200_000).await.unwrap(),
         vec![Claim::New]
     );
     // 2 + 2 + 1 + 1 + 2 + 1 + 1 + 1 + 1: no extra reads for duplicates.
