@@ -1,6 +1,7 @@
 //! tickbridge: AWS Kinesis and SQS FIFO records into a kdb+ tickerplant,
 //! typed, deduplicated and in order.
 
+pub mod aws;
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -8,6 +9,7 @@ pub mod dedupe;
 pub mod kdb;
 pub mod metrics;
 pub mod pipeline;
+pub mod quarantine;
 pub mod schema;
 pub mod source;
 pub mod tp;

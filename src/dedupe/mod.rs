@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+pub mod dynamodb;
 pub mod memory;
 
 /// The result of trying to claim one key before forwarding its record.

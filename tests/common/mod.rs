@@ -73,3 +73,4 @@ pub fn wait_for_port(port: u16, limit: Duration) -> bool {
     }
     false
 }
+pub mod moto;

@@ -1,0 +1,524 @@
+//! The DynamoDB store (DESIGN §3): one table, partition key `pk` (string),
+//! TTL on `expiration` (epoch seconds). Same semantics as
+//! [`super::memory::MemoryStore`], which is the reference.
+//!
+//! Items:
+//! - `ckpt#<lane>`: `seq` (string), the last confirmed Kinesis sequence
+//!   number of a lane, and `expiration` [`CHECKPOINT_TTL_S`] after its last
+//!   move. A checkpoint only matters while records at or below it can be
+//!   redelivered, which ends with the stream's retention (at most 365 days);
+//!   a lane idle for longer may lose its checkpoint safely, and the items of
+//!   closed shards clean themselves up instead of piling up forever.
+//! - `key#<key>`: `status` INPROGRESS with `in_progress_expiration` (ms) and
+//!   `expiration` a day after it, so abandoned claims are removed; or
+//!   COMPLETED with `expiration` set by the caller.
+//!
+//! Expiry is decided in the condition expressions from the caller's clock,
+//! not by DynamoDB's TTL sweeper (which may lag by days), so an expired but
+//! not yet deleted item behaves as absent, exactly as in the memory store.
+
+use std::collections::HashMap;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use futures_util::stream::{self, StreamExt};
+
+use super::{Claim, DedupeStore, StoreError};
+
+const PK: &str = "pk";
+const SEQ: &str = "seq";
+const STATUS: &str = "status";
+const IN_PROGRESS_EXPIRATION: &str = "in_progress_expiration";
+const EXPIRATION: &str = "expiration";
+const INPROGRESS: &str = "INPROGRESS";
+const COMPLETED: &str = "COMPLETED";
+
+/// How long a checkpoint outlives its last move: beyond Kinesis' longest
+/// retention (365 days), so no redeliverable record can outlive it.
+pub const CHECKPOINT_TTL_S: i64 = 400 * 86_400;
+/// How long an abandoned in-progress claim stays before TTL removes it.
+const CLAIM_TTL_AFTER_S: i64 = 86_400;
+/// DynamoDB's `BatchWriteItem` limit.
+const BATCH_WRITE_MAX: usize = 25;
+/// Attempts at a chunk's unprocessed items before giving up.
+const BATCH_WRITE_ATTEMPTS: u32 = 5;
+/// Keys longer than this are stored by prefix and digest: DynamoDB limits a
+/// partition key to 2048 bytes.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// The claim condition: absent, expired by TTL (not yet swept), or an
+/// in-progress claim past its own expiry.
+const CLAIM_CONDITION: &str = "attribute_not_exists(#pk) OR #exp <= :now_s \
+     OR (#s = :inprogress AND #ipe <= :now_ms)";
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    concurrency: usize,
+    requests: AtomicU64,
+}
+
+impl DynamoStore {
+    /// `concurrency` bounds the requests in flight for one call (at least 1).
+    pub fn new(client: Client, table_name: impl Into<String>, concurrency: usize) -> DynamoStore {
+        DynamoStore {
+            client,
+            table: table_name.into(),
+            concurrency: concurrency.max(1),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// Counts one API call, made or attempted.
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn transient(&self, op: &str, err: impl std::error::Error) -> StoreError {
+        StoreError::Transient(format!(
+            "DynamoDB {op} on table {}: {}",
+            self.table,
+            DisplayErrorContext(err)
+        ))
+    }
+
+    async fn claim_one(
+        &self,
+        key: &str,
+        now_ms: i64,
+        in_progress_until_ms: i64,
+    ) -> Result<Claim, StoreError> {
+        let pk = key_pk(key);
+        let ttl_s = in_progress_until_ms.div_euclid(1000) + CLAIM_TTL_AFTER_S;
+        self.count();
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(&pk))
+            .item(STATUS, s(INPROGRESS))
+            .item(IN_PROGRESS_EXPIRATION, n(in_progress_until_ms))
+            .item(EXPIRATION, n(ttl_s))
+            .condition_expression(CLAIM_CONDITION)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#s", STATUS)
+            .expression_attribute_names("#exp", EXPIRATION)
+            .expression_attribute_names("#ipe", IN_PROGRESS_EXPIRATION)
+            .expression_attribute_values(":now_s", n(now_ms.div_euclid(1000)))
+            .expression_attribute_values(":now_ms", n(now_ms))
+            .expression_attribute_values(":inprogress", s(INPROGRESS))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match res {
+            Ok(_) => return Ok(Claim::New),
+            Err(err) => err,
+        };
+        if let Some(PutItemError::ConditionalCheckFailedException(ccf)) = err.as_service_error() {
+            if let Some(item) = ccf.item() {
+                return Ok(classify(key, item));
+            }
+            // DynamoDB returns the blocking item with ALL_OLD; an emulator
+            // that does not costs one consistent read for this key only.
+            return self.read_blocker(key, &pk).await;
+        }
+        Err(self.transient("PutItem (claim)", err))
+    }
+
+    async fn read_blocker(&self, key: &str, pk: &str) -> Result<Claim, StoreError> {
+        self.count();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.transient("GetItem (claim)", e))?;
+        Ok(match out.item() {
+            Some(item) => classify(key, item),
+            // Released between our write and this read: leave it to the
+            // retry rather than race the owner again here.
+            None => Claim::InProgress,
+        })
+    }
+
+    /// One `BatchWriteItem` chunk, resubmitting unprocessed items with a
+    /// short backoff.
+    async fn write_chunk(&self, mut writes: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for attempt in 0..BATCH_WRITE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(25u64 << attempt)).await;
+            }
+            self.count();
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, writes)
+                .send()
+                .await
+                .map_err(|e| self.transient("BatchWriteItem (complete)", e))?;
+            writes = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+            if writes.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Transient(format!(
+            "DynamoDB BatchWriteItem (complete) on table {}: {} items still unprocessed after {} attempts",
+            self.table,
+            writes.len(),
+            BATCH_WRITE_ATTEMPTS
+        )))
+    }
+
+    async fn release_one(&self, key: &str) -> Result<(), StoreError> {
+        self.count();
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(&key_pk(key)))
+            .condition_expression("#s = :inprogress")
+            .expression_attribute_names("#s", STATUS)
+            .expression_attribute_values(":inprogress", s(INPROGRESS))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            // Completed or gone already: nothing of ours to release.
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.transient("DeleteItem (release)", e)),
+        }
+    }
+}
+
+impl DedupeStore for DynamoStore {
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    async fn checkpoint(&self, lane: &str) -> Result<Option<String>, StoreError> {
+        self.count();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(&checkpoint_pk(lane)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.transient("GetItem (checkpoint)", e))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        match item.get(SEQ) {
+            Some(AttributeValue::S(seq)) => Ok(Some(seq.clone())),
+            _ => Err(StoreError::Transient(format!(
+                "DynamoDB table {}: checkpoint item for lane {lane} has no string `{SEQ}`",
+                self.table
+            ))),
+        }
+    }
+
+    async fn advance_checkpoint(
+        &self,
+        lane: &str,
+        old: Option<&str>,
+        new: &str,
+    ) -> Result<(), StoreError> {
+        let expires_s = crate::pipeline::now_ms().div_euclid(1000) + CHECKPOINT_TTL_S;
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(&checkpoint_pk(lane)))
+            .item(SEQ, s(new))
+            .item(EXPIRATION, n(expires_s));
+        put = match old {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK),
+            Some(old) => put
+                .condition_expression("#seq = :old")
+                .expression_attribute_names("#seq", SEQ)
+                .expression_attribute_values(":old", s(old)),
+        };
+        self.count();
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Err(StoreError::CheckpointConflict {
+                    lane: lane.to_string(),
+                })
+            }
+            Err(e) => Err(self.transient("PutItem (checkpoint)", e)),
+        }
+    }
+
+    async fn claim(
+        &self,
+        keys: &[String],
+        now_ms: i64,
+        in_progress_until_ms: i64,
+    ) -> Result<Vec<Claim>, StoreError> {
+        // Futures built up front (they are lazy): a closure inside the
+        // stream would make the returned future fail the `Send` check.
+        let writes: Vec<_> = keys
+            .iter()
+            .map(|k| self.claim_one(k, now_ms, in_progress_until_ms))
+            .collect();
+        let results: Vec<Result<Claim, StoreError>> = stream::iter(writes)
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        let Some(first_err) = results.iter().find_map(|r| r.as_ref().err()).cloned() else {
+            return Ok(results.into_iter().flatten().collect());
+        };
+        // The caller treats the whole call as failed and will not release
+        // what we did take; give those back now so a quick retry (Kinesis
+        // retries at once) is not blocked by our own claims until they expire.
+        let taken: Vec<String> = keys
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| matches!(r, Ok(Claim::New)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !taken.is_empty() {
+            if let Err(e) = self.release(&taken).await {
+                tracing::warn!(error = %e, keys = taken.len(), "could not release claims after a failed claim");
+            }
+        }
+        Err(first_err)
+    }
+
+    async fn complete(&self, keys: &[String], expires_at_s: i64) -> Result<(), StoreError> {
+        // One BatchWriteItem may not name a key twice.
+        let mut seen = HashSet::new();
+        let mut writes = Vec::with_capacity(keys.len());
+        for key in keys {
+            let pk = key_pk(key);
+            if !seen.insert(pk.clone()) {
+                continue;
+            }
+            let put = PutRequest::builder()
+                .item(PK, s(&pk))
+                .item(STATUS, s(COMPLETED))
+                .item(EXPIRATION, n(expires_at_s))
+                .build()
+                .map_err(|e| self.transient("BatchWriteItem (complete) request", e))?;
+            writes.push(WriteRequest::builder().put_request(put).build());
+        }
+        let mut chunks = Vec::with_capacity(writes.len().div_ceil(BATCH_WRITE_MAX));
+        let mut rest = writes.into_iter().peekable();
+        while rest.peek().is_some() {
+            chunks.push(rest.by_ref().take(BATCH_WRITE_MAX).collect::<Vec<_>>());
+        }
+        let writes: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| self.write_chunk(chunk))
+            .collect();
+        let results: Vec<Result<(), StoreError>> = stream::iter(writes)
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    async fn release(&self, keys: &[String]) -> Result<(), StoreError> {
+        let deletes: Vec<_> = keys.iter().map(|k| self.release_one(k)).collect();
+        let results: Vec<Result<(), StoreError>> = stream::iter(deletes)
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+}
+
+/// Creates the table (on demand, `pk` string) when missing and enables TTL
+/// on `expiration`, for local runs and tests; production tables come from
+/// infrastructure code. A TTL the emulator cannot set is only logged.
+pub async fn ensure_table(client: &Client, name: &str) -> Result<(), StoreError> {
+    let transient = |op: &str, e: &dyn std::error::Error| {
+        StoreError::Transient(format!(
+            "DynamoDB {op} on table {name}: {}",
+            DisplayErrorContext(e)
+        ))
+    };
+    let exists = match client.describe_table().table_name(name).send().await {
+        Ok(_) => true,
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(DescribeTableError::ResourceNotFoundException(_))
+            ) =>
+        {
+            false
+        }
+        Err(e) => return Err(transient("DescribeTable", &e)),
+    };
+    if !exists {
+        let key = KeySchemaElement::builder()
+            .attribute_name(PK)
+            .key_type(KeyType::Hash)
+            .build()
+            .map_err(|e| transient("CreateTable request", &e))?;
+        let attr = AttributeDefinition::builder()
+            .attribute_name(PK)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| transient("CreateTable request", &e))?;
+        let created = client
+            .create_table()
+            .table_name(name)
+            .key_schema(key)
+            .attribute_definitions(attr)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        if let Err(e) = created {
+            // Someone else created it meanwhile: fine.
+            if e.as_service_error()
+                .map(|s| s.is_resource_in_use_exception())
+                != Some(true)
+            {
+                return Err(transient("CreateTable", &e));
+            }
+        }
+        wait_active(client, name).await?;
+    }
+    enable_ttl(client, name).await;
+    Ok(())
+}
+
+async fn wait_active(client: &Client, name: &str) -> Result<(), StoreError> {
+    for _ in 0..120 {
+        let out = client.describe_table().table_name(name).send().await;
+        if let Ok(out) = out {
+            if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(StoreError::Transient(format!(
+        "DynamoDB table {name} did not become ACTIVE within 30 s"
+    )))
+}
+
+async fn enable_ttl(client: &Client, name: &str) {
+    let status = client
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.time_to_live_description)
+        .and_then(|d| d.time_to_live_status);
+    if matches!(
+        status,
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+    ) {
+        return;
+    }
+    let spec = TimeToLiveSpecification::builder()
+        .attribute_name(EXPIRATION)
+        .enabled(true)
+        .build();
+    let res = match spec {
+        Ok(spec) => client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DisplayErrorContext(e).to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = res {
+        tracing::warn!(table = name, error = %e, "could not enable TTL on `expiration`");
+    }
+}
+
+fn classify(key: &str, item: &HashMap<String, AttributeValue>) -> Claim {
+    match item.get(STATUS) {
+        Some(AttributeValue::S(st)) if st == COMPLETED => Claim::Completed,
+        Some(AttributeValue::S(st)) if st == INPROGRESS => Claim::InProgress,
+        other => {
+            // Not written by us; holding off is the safe reading.
+            tracing::warn!(key, status = ?other, "dedupe item with an unknown status");
+            Claim::InProgress
+        }
+    }
+}
+
+fn checkpoint_pk(lane: &str) -> String {
+    format!("ckpt#{lane}")
+}
+
+/// `key#<key>`; a key too long for a partition key keeps a readable prefix
+/// and gains its length and digest, so distinct long keys stay distinct.
+fn key_pk(key: &str) -> String {
+    if key.len() <= MAX_KEY_BYTES {
+        return format!("key#{key}");
+    }
+    let mut cut = MAX_KEY_BYTES;
+    while !key.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let prefix = key.get(..cut).unwrap_or("");
+    let digest = crate::aws::fnv1a64_hex(&[key.as_bytes()]);
+    format!("key#{prefix}#{}#{digest}", key.len())
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_keys_fit_a_partition_key_and_stay_distinct() {
+        let a = "é".repeat(3000);
+        let b = format!("{}x", "é".repeat(2999));
+        let (pa, pb) = (key_pk(&a), key_pk(&b));
+        assert!(pa.len() < 2048, "{}", pa.len());
+        assert!(pa.starts_with("key#é"));
+        assert_ne!(pa, pb);
+        assert_eq!(key_pk("m1"), "key#m1");
+    }
+}
