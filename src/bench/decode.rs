@@ -182,7 +182,7 @@ pub fn measure(args: &Args) -> anyhow::Result<Figures> {
     let mut best: Option<Figures> = None;
     for _ in 0..args.rounds.max(1) {
         let f = round(&cat, &recs, args.batch, &mut builder, &mut out)?;
-        if best.map_or(true, |b| f.total() < b.total()) {
+        if best.is_none_or(|b| f.total() < b.total()) {
             best = Some(f);
         }
     }
