@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod dedupe;
 pub mod kdb;
+pub mod lambda;
 pub mod metrics;
 pub mod pipeline;
 pub mod quarantine;

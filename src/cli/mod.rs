@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod demo;
+pub mod invoke;
 pub mod kdb;
 pub mod schema;
 pub mod tp;
@@ -26,6 +28,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The whole bridge on an embedded default: a tickerplant stand-in, the
+    /// in-memory store, sample Kinesis and SQS FIFO batches (with
+    /// duplicates, a redelivery and bad records), and what arrived.
+    Demo(demo::DemoArgs),
+    /// Run one Lambda event file through the handler; print the batch response.
+    Invoke(invoke::InvokeArgs),
     /// kdb+ IPC tools: decode captured bytes, query a kdb+ process.
     #[command(subcommand)]
     Kdb(kdb::KdbCommand),
@@ -63,6 +71,8 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging(&cli.log_format);
     match cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Invoke(a) => invoke::run(a),
         Command::Kdb(c) => kdb::run(c),
         Command::Tp(a) => tp::run(a),
         Command::Schema(c) => schema::run(c),

@@ -16,8 +16,10 @@ use crate::kdb::MsgType;
 use crate::source::Record;
 
 mod batch;
+pub mod schema_decoder;
 
 pub use batch::process_batch;
+pub use schema_decoder::SchemaDecoder;
 
 /// How runs are sent (DESIGN §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

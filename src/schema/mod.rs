@@ -17,6 +17,7 @@ pub mod batch;
 pub mod catalog;
 pub mod convert;
 pub mod decode;
+pub mod embedded;
 pub mod error;
 pub mod json;
 pub mod model;
