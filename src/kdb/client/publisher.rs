@@ -141,9 +141,17 @@ impl Publisher {
 
     /// Drops the connection after any error that broke it; a sync reply
     /// (even a remote error) confirms every earlier send on the connection.
+    ///
+    /// The error returned here tells the caller that unconfirmed sends are
+    /// in doubt, so no later chase owes a failure for them: failing the
+    /// caller's next, fully confirmed batch would make it resend data the
+    /// tickerplant already has.
     fn settle<T>(&mut self, r: Result<T, ClientError>, sync: bool) -> Result<T, ClientError> {
         match &r {
-            Err(e) if e.breaks_connection() => self.drop_conn(),
+            Err(e) if e.breaks_connection() => {
+                self.drop_conn();
+                self.lost = false;
+            }
             _ if sync => self.pending = false,
             _ => self.pending = true,
         }
