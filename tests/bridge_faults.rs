@@ -466,3 +466,41 @@ async fn kinesis_responses_only_name_real_first_unfinished_sequence_numbers() {
     check_kinesis_response(&ev, &inv);
     assert_eq!(failures(&inv), vec![seq(0, 0), seq(1, 0), seq(2, 0)]);
 }
+
+#[tokio::test]
+async fn dynamodb_unreachable_sends_nothing_and_reports_everything() {
+    let tp = tp().await;
+    // A DynamoDB endpoint where nothing listens, no SDK retries.
+    let sdk = tickbridge::aws::local_config(&format!("http://{}", closed_addr())).await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_millis(500))
+                .build(),
+        )
+        .build();
+    let ddb = aws_sdk_dynamodb::Client::from_conf(conf);
+    let b = Bridge::on_table(tp.local_addr(), Opts::default(), ddb, unique_name("gone"));
+    let stream = unique_name("trades");
+    let kin = kinesis_shard0(&stream, &trades_0(0..5, "K"));
+    let fifo = sqs(
+        &format!("{}.fifo", unique_name("q")),
+        &six_in_three_groups(),
+    );
+
+    let inv = b.run(&kin).await;
+    check_kinesis_response(&kin, &inv);
+    assert_eq!(failures(&inv), vec![seq(0, 0)]);
+    assert_eq!(pending(&inv), 5);
+    assert!(
+        inv.summary.failure_reasons[0].contains("dedupe store unavailable"),
+        "{:?}",
+        inv.summary.failure_reasons
+    );
+    let inv = b.run(&fifo).await;
+    assert_eq!(failures(&inv), vec!["a1", "a2", "b1", "b2", "c1", "c2"]);
+    assert_eq!(inv.summary.messages_sent, 0);
+    assert_eq!(tp.msg_count(), 0);
+    tp.shutdown().await;
+}

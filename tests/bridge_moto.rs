@@ -322,3 +322,37 @@ async fn bad_records_go_to_a_real_quarantine_queue_and_the_lane_goes_on() {
     assert_eq!(inv.summary.quarantined, 0);
     tp.shutdown().await;
 }
+
+#[tokio::test]
+async fn sync_publishing_confirms_each_run_and_dedupes_the_same() {
+    let tp = tp().await;
+    let opts = Opts {
+        publish: tickbridge::pipeline::PublishMode::Sync,
+        ..Opts::default()
+    };
+    let b = Bridge::new(tp.local_addr(), opts).await;
+    let stream = unique_name("trades");
+    let quote = |n: i64| {
+        serde_json::json!({"type": "quote", "id": format!("q-{n}"), "sym": "Y",
+            "bid": 1.0, "ask": 2.0, "bsize": n, "asize": 1})
+        .to_string()
+    };
+    // Runs: trades 0-1, quote 2, trades 3-4.
+    let batch = vec![
+        (0, trade(0, "Y")),
+        (1, trade(1, "Y")),
+        (2, quote(2)),
+        (3, trade(3, "Y")),
+        (4, trade(4, "Y")),
+    ];
+    let inv = b.run(&kinesis_shard0(&stream, &batch)).await;
+    assert!(failures(&inv).is_empty(), "{:?}", inv.summary);
+    assert_eq!(inv.summary.messages_sent, 3);
+    assert_eq!(tp.msg_count(), 3);
+    assert_eq!(sizes_of(&tp, "Y"), vec![0, 1, 3, 4]);
+    assert_eq!(tp.row_count("quote"), Some(1));
+    let inv = b.run(&kinesis_shard0(&stream, &batch)).await;
+    assert_eq!(duplicates(&inv), 5);
+    assert_eq!(tp.msg_count(), 3);
+    tp.shutdown().await;
+}

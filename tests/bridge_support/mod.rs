@@ -17,7 +17,7 @@ use tickbridge::config::Config;
 use tickbridge::dedupe::dynamodb::{ensure_table, DynamoStore};
 use tickbridge::kdb::{Vector, K};
 use tickbridge::lambda::{App, Invocation, Store};
-use tickbridge::pipeline::{BadRecords, BatchContext, RecordState, SchemaDecoder};
+use tickbridge::pipeline::{BadRecords, BatchContext, PublishMode, RecordState, SchemaDecoder};
 use tickbridge::quarantine::{LogQuarantine, Quarantine};
 use tickbridge::tp::{spawn, RunningTp, TickerplantConfig};
 use tickbridge::tplink::TpLink;
@@ -37,6 +37,7 @@ pub struct Opts {
     pub margin: Duration,
     pub connect_timeout: Duration,
     pub chase_every_bytes: usize,
+    pub publish: PublishMode,
     /// `None`: bad records go to the log.
     pub quarantine: Option<Quarantine>,
 }
@@ -49,6 +50,7 @@ impl Default for Opts {
             margin: Duration::from_millis(300),
             connect_timeout: Duration::from_millis(200),
             chase_every_bytes: 4 * 1024 * 1024,
+            publish: PublishMode::Async,
             quarantine: None,
         }
     }
@@ -106,6 +108,7 @@ impl Bridge {
         config.pipeline.bad_records = opts.bad_records;
         config.pipeline.deadline_margin = opts.margin;
         config.pipeline.chase_every_bytes = opts.chase_every_bytes;
+        config.pipeline.publish = opts.publish;
         let catalog = Arc::new(tickbridge::lambda::load_catalog(&config).unwrap());
         let link = TpLink::from_config(&config).unwrap();
         let app = App::with_parts(
