@@ -356,3 +356,41 @@ async fn sync_publishing_confirms_each_run_and_dedupes_the_same() {
     assert_eq!(tp.msg_count(), 3);
     tp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_failed_quarantine_send_cuts_only_the_bad_records_group() {
+    let tp = tp().await;
+    let sqs_client = tickbridge::aws::sqs_client(&sdk().await);
+    // A queue that does not exist: SQS refuses the send.
+    let missing = format!(
+        "{}/123456789012/{}",
+        MotoServer::shared().endpoint(),
+        unique_name("no-such-queue")
+    );
+    let opts = Opts {
+        quarantine: Some(Quarantine::Sqs(SqsQuarantine::new(sqs_client, missing))),
+        ..Opts::default()
+    };
+    let b = Bridge::new(tp.local_addr(), opts).await;
+    let event = sqs(
+        &format!("{}.fifo", unique_name("trades")),
+        &three_groups(true),
+    );
+
+    let inv = b.run(&event).await;
+    assert_eq!(failures(&inv), vec!["b2", "b3"]);
+    assert_eq!(inv.summary.quarantined, 0);
+    assert!(
+        inv.summary.failure_reasons[0].contains("quarantine send failed"),
+        "{:?}",
+        inv.summary.failure_reasons
+    );
+    // b3 decoded fine but follows the unsent bad record: not forwarded.
+    assert_eq!(sizes_of(&tp, "A"), vec![101, 102, 103]);
+    assert_eq!(sizes_of(&tp, "B"), vec![201]);
+    assert_eq!(sizes_of(&tp, "C"), vec![301, 302, 303]);
+    assert_eq!(b.key_status("msg#b1").await.as_deref(), Some("COMPLETED"));
+    assert_eq!(b.key_status("msg#b2").await, None);
+    assert_eq!(b.key_status("msg#b3").await, None);
+    tp.shutdown().await;
+}
