@@ -89,9 +89,9 @@ fn link_error(e: ClientError) -> LinkError {
 
 impl TickerplantLink for TpLink {
     async fn ensure_connected(&mut self, until: Instant) -> Result<(), LinkError> {
-        self.clear_stale_loss().await;
         self.publisher
             .set_deadline(Some(tokio::time::Instant::from_std(until)));
+        self.clear_stale_loss().await;
         self.publisher
             .connect()
             .await
