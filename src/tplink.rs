@@ -8,17 +8,12 @@ use crate::pipeline::{LinkError, TickerplantLink};
 
 pub struct TpLink {
     publisher: Publisher,
-    /// Async sends not yet confirmed by a sync reply, as the publisher
-    /// counts them: if their connection is dropped, the publisher fails its
-    /// next chase once (see `clear_stale_loss`).
-    unconfirmed: bool,
 }
 
 impl TpLink {
     pub fn new(config: ClientConfig) -> TpLink {
         TpLink {
             publisher: Publisher::new(config, RetryPolicy::default()),
-            unconfirmed: false,
         }
     }
 
@@ -55,29 +50,6 @@ impl TpLink {
     pub fn publisher(&mut self) -> &mut Publisher {
         &mut self.publisher
     }
-
-    /// The publisher remembers that a connection was dropped with async
-    /// sends unconfirmed and fails the next chase once, so they are never
-    /// confirmed on a new connection. The pipeline has already reported
-    /// those records for redelivery (it stops at the first error), so at the
-    /// start of a batch that loss is stale: left in place, it would fail
-    /// the first chase of the next batch *after* its runs reached the
-    /// (restarted) tickerplant, and the redelivery would send them twice.
-    /// A chase while the loss is recorded fails at once without I/O and
-    /// clears it.
-    async fn clear_stale_loss(&mut self) {
-        if self.unconfirmed && !self.publisher.is_connected() {
-            let _ = self.publisher.chase().await;
-        }
-        self.unconfirmed = false;
-    }
-
-    fn note_sync<T>(&mut self, r: &Result<T, ClientError>) {
-        // A sync reply, even a q error, confirms every earlier send.
-        if matches!(r, Ok(_) | Err(ClientError::Remote(_))) {
-            self.unconfirmed = false;
-        }
-    }
 }
 
 fn link_error(e: ClientError) -> LinkError {
@@ -91,7 +63,6 @@ impl TickerplantLink for TpLink {
     async fn ensure_connected(&mut self, until: Instant) -> Result<(), LinkError> {
         self.publisher
             .set_deadline(Some(tokio::time::Instant::from_std(until)));
-        self.clear_stale_loss().await;
         self.publisher
             .connect()
             .await
@@ -100,22 +71,18 @@ impl TickerplantLink for TpLink {
     }
 
     async fn send_async(&mut self, msg: &[u8]) -> Result<(), LinkError> {
-        let r = self.publisher.send_raw(msg).await;
-        if r.is_ok() {
-            self.unconfirmed = true;
-        }
-        r.map_err(link_error)
+        self.publisher.send_raw(msg).await.map_err(link_error)
     }
 
     async fn send_sync(&mut self, msg: &[u8]) -> Result<(), LinkError> {
-        let r = self.publisher.query_raw(msg).await;
-        self.note_sync(&r);
-        r.map(|_| ()).map_err(link_error)
+        self.publisher
+            .query_raw(msg)
+            .await
+            .map(|_| ())
+            .map_err(link_error)
     }
 
     async fn chase(&mut self) -> Result<(), LinkError> {
-        let r = self.publisher.chase().await;
-        self.note_sync(&r);
-        r.map_err(link_error)
+        self.publisher.chase().await.map_err(link_error)
     }
 }
