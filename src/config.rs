@@ -80,7 +80,11 @@ pub const VARS: &[(&str, &str)] = &[
 ];
 
 /// Variables of the same prefix that belong to the tools, not the bridge.
-const TOOL_VARS: &[&str] = &["TICKBRIDGE_PYTHON", "TICKBRIDGE_KDB_VECTORS"];
+const TOOL_VARS: &[&str] = &[
+    "TICKBRIDGE_PYTHON",
+    "TICKBRIDGE_KDB_VECTORS",
+    "TICKBRIDGE_KINESIS_LOCAL",
+];
 
 struct Vars(HashMap<String, String>);
 
