@@ -151,8 +151,26 @@ impl Wait {
     };
 }
 
+/// The function without a version or alias qualifier: reserved
+/// concurrency and tags belong to the function, mappings to what they
+/// invoke (the template's mappings invoke the `live` alias).
+pub fn unqualified(function: &str) -> &str {
+    const MARK: &str = ":function:";
+    match function.find(MARK) {
+        Some(at) => {
+            let name_start = at + MARK.len();
+            match function[name_start..].find(':') {
+                Some(q) => &function[..name_start + q],
+                None => function,
+            }
+        }
+        None => function.split(':').next().unwrap_or(function),
+    }
+}
+
 pub struct Ctl {
     client: aws_sdk_lambda::Client,
+    /// As given: a name or ARN, possibly qualified (`tickbridge:live`).
     function: String,
 }
 
@@ -162,6 +180,10 @@ impl Ctl {
             client: aws_sdk_lambda::Client::new(sdk),
             function: function.into(),
         }
+    }
+
+    fn base(&self) -> &str {
+        unqualified(&self.function)
     }
 
     fn aws<E: std::error::Error + 'static>(&self, op: &'static str, e: E) -> CtlError {
@@ -198,7 +220,7 @@ impl Ctl {
         let out = self
             .client
             .get_function_concurrency()
-            .function_name(&self.function)
+            .function_name(self.base())
             .send()
             .await
             .map_err(|e| self.aws("GetFunctionConcurrency", e))?;
@@ -209,14 +231,14 @@ impl Ctl {
         let out = self
             .client
             .get_function()
-            .function_name(&self.function)
+            .function_name(self.base())
             .send()
             .await
             .map_err(|e| self.aws("GetFunction", e))?;
         Ok(out
             .configuration()
             .and_then(|c| c.function_arn())
-            .unwrap_or(&self.function)
+            .unwrap_or(self.base())
             .to_string())
     }
 
@@ -247,7 +269,7 @@ impl Ctl {
             Some(n) => {
                 self.client
                     .put_function_concurrency()
-                    .function_name(&self.function)
+                    .function_name(self.base())
                     .reserved_concurrent_executions(n)
                     .send()
                     .await
@@ -256,7 +278,7 @@ impl Ctl {
             None => {
                 self.client
                     .delete_function_concurrency()
-                    .function_name(&self.function)
+                    .function_name(self.base())
                     .send()
                     .await
                     .map_err(|e| self.aws("DeleteFunctionConcurrency", e))?;
@@ -374,5 +396,20 @@ impl Ctl {
             }
             tokio::time::sleep(wait.every).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unqualified;
+
+    #[test]
+    fn qualifiers_are_dropped_for_function_level_calls() {
+        assert_eq!(unqualified("tickbridge"), "tickbridge");
+        assert_eq!(unqualified("tickbridge:live"), "tickbridge");
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:tickbridge";
+        assert_eq!(unqualified(arn), arn);
+        assert_eq!(unqualified(&format!("{arn}:live")), arn);
+        assert_eq!(unqualified(&format!("{arn}:7")), arn);
     }
 }

@@ -10,8 +10,10 @@ use crate::ctl::{Ctl, Status, Wait};
 
 #[derive(Args, Debug)]
 pub struct CtlArgs {
-    /// The function's name or ARN (the template's default name).
-    #[arg(long, global = true, default_value = "tickbridge")]
+    /// The function's name or ARN with the alias its mappings invoke (the
+    /// template's mappings invoke `live`); concurrency applies to the
+    /// function itself.
+    #[arg(long, global = true, default_value = "tickbridge:live")]
     pub function: String,
     /// An endpoint instead of AWS (LocalStack, moto); `AWS_ENDPOINT_URL`
     /// is honoured too.
