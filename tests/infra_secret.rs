@@ -68,7 +68,10 @@ async fn a_missing_secret_fails_init_naming_it() {
     let mut c = config(missing);
     let err = resolve_tp_password(&mut c, &sdk).await.unwrap_err();
     let msg = err.to_string();
-    assert!(msg.starts_with("TICKBRIDGE_TP_PASSWORD_SECRET_ARN"), "{msg}");
+    assert!(
+        msg.starts_with("TICKBRIDGE_TP_PASSWORD_SECRET_ARN"),
+        "{msg}"
+    );
     assert!(msg.contains(missing), "{msg}");
     assert!(c.tp_password.is_none());
 }
