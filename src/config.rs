@@ -39,6 +39,10 @@ pub struct Config {
     pub tp: String,
     pub tp_user: Option<String>,
     pub tp_password: Option<Secret>,
+    /// ARN (or name) of a Secrets Manager secret holding the password, read
+    /// once at init (`App::init`) so the password never sits in plain
+    /// environment text. Either this or `tp_password`, not both.
+    pub tp_password_secret: Option<String>,
     pub tp_ca_file: Option<PathBuf>,
     pub tp_connect_timeout: Duration,
     pub tp_read_timeout: Duration,
@@ -58,6 +62,7 @@ pub const VARS: &[(&str, &str)] = &[
     ("TICKBRIDGE_TP", "127.0.0.1:5010"),
     ("TICKBRIDGE_TP_USER", ""),
     ("TICKBRIDGE_TP_PASSWORD", ""),
+    ("TICKBRIDGE_TP_PASSWORD_SECRET_ARN", ""),
     ("TICKBRIDGE_TP_CA_FILE", ""),
     ("TICKBRIDGE_TP_CONNECT_TIMEOUT_MS", "1000"),
     ("TICKBRIDGE_TP_READ_TIMEOUT_MS", "5000"),
@@ -190,6 +195,21 @@ impl Config {
                 reason: "required when TICKBRIDGE_TP_PASSWORD is set".into(),
             });
         }
+        let tp_password_secret = vars
+            .get("TICKBRIDGE_TP_PASSWORD_SECRET_ARN")
+            .map(|s| s.trim().to_string());
+        if tp_password_secret.is_some() && tp_password.is_some() {
+            return Err(ConfigError {
+                var: "TICKBRIDGE_TP_PASSWORD_SECRET_ARN",
+                reason: "set either this or TICKBRIDGE_TP_PASSWORD, not both".into(),
+            });
+        }
+        if tp_password_secret.is_some() && tp_user.is_none() {
+            return Err(ConfigError {
+                var: "TICKBRIDGE_TP_USER",
+                reason: "required when TICKBRIDGE_TP_PASSWORD_SECRET_ARN is set".into(),
+            });
+        }
         let upd_func = vars.or_default("TICKBRIDGE_UPD_FUNC").trim().to_string();
         if upd_func.contains(['\0', ' ']) {
             return Err(ConfigError {
@@ -210,6 +230,7 @@ impl Config {
             tp: vars.or_default("TICKBRIDGE_TP").trim().to_string(),
             tp_user,
             tp_password,
+            tp_password_secret,
             tp_ca_file: vars.get("TICKBRIDGE_TP_CA_FILE").map(PathBuf::from),
             tp_connect_timeout: vars.millis("TICKBRIDGE_TP_CONNECT_TIMEOUT_MS")?,
             tp_read_timeout: vars.millis("TICKBRIDGE_TP_READ_TIMEOUT_MS")?,
@@ -304,5 +325,37 @@ mod tests {
         ]))
         .unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn password_secret_is_an_alternative_to_the_plain_password() {
+        let c = Config::from_vars(vars(&[
+            ("TICKBRIDGE_STORE", "memory"),
+            ("TICKBRIDGE_TP_USER", "feed"),
+            (
+                "TICKBRIDGE_TP_PASSWORD_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:tp",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.tp_password_secret.as_deref(),
+            Some("arn:aws:secretsmanager:eu-west-1:1:secret:tp")
+        );
+        assert!(c.tp_password.is_none());
+        let err = Config::from_vars(vars(&[
+            ("TICKBRIDGE_STORE", "memory"),
+            ("TICKBRIDGE_TP_USER", "feed"),
+            ("TICKBRIDGE_TP_PASSWORD", "hunter2"),
+            ("TICKBRIDGE_TP_PASSWORD_SECRET_ARN", "tp"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "TICKBRIDGE_TP_PASSWORD_SECRET_ARN");
+        let err = Config::from_vars(vars(&[
+            ("TICKBRIDGE_STORE", "memory"),
+            ("TICKBRIDGE_TP_PASSWORD_SECRET_ARN", "tp"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "TICKBRIDGE_TP_USER");
     }
 }

@@ -83,6 +83,9 @@ pub enum InitError {
     Config(#[from] ConfigError),
     #[error("schemas: {0}")]
     Schemas(String),
+    /// The password secret could not be read; never holds the value.
+    #[error("TICKBRIDGE_TP_PASSWORD_SECRET_ARN: {0}")]
+    Secret(String),
 }
 
 /// Why a whole invocation failed (Lambda then retries the whole batch).
@@ -161,16 +164,20 @@ impl App {
     /// Builds everything from settings. AWS clients are created only for
     /// what the settings use; the tickerplant connection is opened in the
     /// background so a tickerplant that is down does not hold up init.
-    pub async fn init(config: Config) -> Result<App, InitError> {
+    pub async fn init(mut config: Config) -> Result<App, InitError> {
         let catalog = Arc::new(load_catalog(&config)?);
         let decoder = SchemaDecoder::new(catalog, true);
-        let needs_aws =
-            config.store == StoreKind::DynamoDb || config.quarantine_queue_url.is_some();
+        let needs_aws = config.store == StoreKind::DynamoDb
+            || config.quarantine_queue_url.is_some()
+            || config.tp_password_secret.is_some();
         let sdk = if needs_aws {
             Some(crate::aws::sdk_config(None).await)
         } else {
             None
         };
+        if let Some(sdk) = &sdk {
+            resolve_tp_password(&mut config, sdk).await?;
+        }
         let store = match (&config.store, &sdk, &config.dedupe_table) {
             (StoreKind::DynamoDb, Some(sdk), Some(table)) => {
                 let dynamo = aws_sdk_dynamodb::config::Builder::from(sdk)
@@ -305,6 +312,50 @@ impl App {
             summary: result.summary,
         })
     }
+}
+
+/// Fills `tp_password` from the Secrets Manager secret the settings name,
+/// if any: once per execution environment, so no invocation pays for it.
+/// The secret is the password itself, or a JSON object with a `password`
+/// field (the shape of a generated CloudFormation secret).
+pub async fn resolve_tp_password(
+    config: &mut Config,
+    sdk: &aws_config::SdkConfig,
+) -> Result<(), InitError> {
+    let Some(id) = config.tp_password_secret.clone() else {
+        return Ok(());
+    };
+    let out = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(&id)
+        .send()
+        .await
+        .map_err(|e| {
+            InitError::Secret(format!(
+                "cannot read secret {id}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ))
+        })?;
+    let raw = match (out.secret_string(), out.secret_binary()) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(b)) => String::from_utf8(b.as_ref().to_vec())
+            .map_err(|_| InitError::Secret(format!("secret {id} is binary, not UTF-8 text")))?,
+        (None, None) => String::new(),
+    };
+    let password = password_from_secret(&raw)
+        .ok_or_else(|| InitError::Secret(format!("secret {id} holds no password")))?;
+    config.tp_password = Some(crate::config::Secret(password));
+    Ok(())
+}
+
+/// The password in a secret's text: a JSON object's `password` field, or
+/// the whole text. `None` when empty.
+pub fn password_from_secret(raw: &str) -> Option<String> {
+    let password = match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Object(map)) => map.get("password")?.as_str()?.to_string(),
+        _ => raw.to_string(),
+    };
+    (!password.is_empty()).then_some(password)
 }
 
 /// The invocation's summary line (DESIGN §11): one JSON log event with

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod ctl;
 pub mod dedupe;
 pub mod kdb;
 pub mod lambda;

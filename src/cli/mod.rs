@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod ctl;
 pub mod demo;
 pub mod invoke;
 pub mod kdb;
@@ -45,6 +46,8 @@ pub enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// The deployed function: mapping status, pause/resume, reserved concurrency.
+    Ctl(ctl::CtlArgs),
 }
 
 /// Logs go to stderr so stdout stays for the command's own output.
@@ -77,5 +80,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tp(a) => tp::run(a),
         Command::Schema(c) => schema::run(c),
         Command::Bench(c) => bench::run(c),
+        Command::Ctl(a) => ctl::run(a),
     }
 }
