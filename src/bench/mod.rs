@@ -1,5 +1,6 @@
 //! Benchmarks shared by `tickbridge bench` and `cargo bench`: each prints figures.
 
+pub mod bridge;
 pub mod decode;
 pub mod encode;
 pub mod events;

@@ -34,8 +34,7 @@ async fn main() -> Result<(), Error> {
 
 async fn handle(app: &App, event: LambdaEvent<Box<RawValue>>) -> Result<serde_json::Value, Error> {
     let now = now_ms();
-    let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
-    let budget = Duration::from_millis(deadline_ms.saturating_sub(now).max(0) as u64);
+    let (deadline_ms, budget) = deadline(event.context.deadline, now);
     let ctx = BatchContext {
         request_id: event.context.request_id.clone(),
         deadline: Instant::now() + budget,
@@ -52,5 +51,42 @@ async fn handle(app: &App, event: LambdaEvent<Box<RawValue>>) -> Result<serde_js
             tracing::error!(request_id = %ctx.request_id, error = %e, "batch failed as a whole; Lambda retries it");
             Err(e.into())
         }
+    }
+}
+
+/// The invocation's deadline (epoch ms) and the time left. Lambda sends the
+/// deadline as epoch milliseconds; runtime emulators (`cargo lambda watch`)
+/// send the function timeout in milliseconds instead. A value too small to
+/// be an epoch time after 2001 is taken as that timeout, counted from now,
+/// rather than as a deadline long past that would fail every record.
+fn deadline(header_ms: u64, now_ms: i64) -> (i64, Duration) {
+    const EPOCH_2001_MS: i64 = 1_000_000_000_000;
+    let header = i64::try_from(header_ms).unwrap_or(i64::MAX);
+    let deadline_ms = if header < EPOCH_2001_MS {
+        now_ms.saturating_add(header)
+    } else {
+        header
+    };
+    let left = deadline_ms.saturating_sub(now_ms).max(0) as u64;
+    (deadline_ms, Duration::from_millis(left))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deadline;
+    use std::time::Duration;
+
+    #[test]
+    fn epoch_deadlines_are_kept_and_emulator_timeouts_count_from_now() {
+        let now = 1_796_190_158_155;
+        assert_eq!(
+            deadline(1_796_190_161_155, now),
+            (1_796_190_161_155, Duration::from_secs(3))
+        );
+        assert_eq!(deadline(1_796_190_000_000, now).1, Duration::ZERO);
+        assert_eq!(
+            deadline(600_000, now),
+            (now + 600_000, Duration::from_secs(600))
+        );
     }
 }

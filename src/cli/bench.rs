@@ -18,6 +18,9 @@ pub enum BenchCommand {
     Tp(bench::tp::Args),
     /// Write a realistic Kinesis or SQS FIFO event file.
     Events(bench::events::Args),
+    /// The whole bridge on a 10,000-record Kinesis event: records/s, handler
+    /// time per batch, init time and peak RSS of the Lambda binary.
+    Bridge(bench::bridge::Args),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -27,5 +30,6 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Decode(a) => bench::decode::run(a),
         BenchCommand::Tp(a) => bench::tp::run(a),
         BenchCommand::Events(a) => bench::events::run(a),
+        BenchCommand::Bridge(a) => bench::bridge::run(a),
     }
 }

@@ -2,6 +2,7 @@
 //! lane, so each lane's runs keep its order and symbols are interned per
 //! batch.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::{Decoder, EncodedRun, LaneRows};
@@ -100,17 +101,24 @@ impl Decoder for SchemaDecoder {
 
     /// Decodes into a scratch batch to read the key. Only tables with
     /// payload keys pay for this second parse, and each of their records
-    /// costs a DynamoDB write anyway, which dwarfs it.
+    /// costs a DynamoDB write anyway, which dwarfs it. The scratch batch is
+    /// kept per thread so its buffers are not allocated again per record.
     fn payload_key(&self, record: &Record) -> Result<Option<String>, String> {
-        let mut scratch = BatchBuilder::new();
-        self.catalog
-            .decode_record(
-                &record.payload,
-                source_name(&record.source_arn),
-                &mut scratch,
-            )
-            .map(|rows| rows.key)
-            .map_err(|e| e.to_string())
+        thread_local! {
+            static SCRATCH: RefCell<BatchBuilder> = RefCell::new(BatchBuilder::new());
+        }
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.reset();
+            self.catalog
+                .decode_record(
+                    &record.payload,
+                    source_name(&record.source_arn),
+                    &mut scratch,
+                )
+                .map(|rows| rows.key)
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

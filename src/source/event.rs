@@ -75,8 +75,63 @@ struct SqsRaw {
     event_source_arn: Option<String>,
 }
 
+/// A Kinesis event as Lambda sends it, every field present and no string
+/// escaped: read in one pass, borrowing from the event text.
+#[derive(Deserialize)]
+struct KinesisFast<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<KinesisFastRecord<'a>>,
+}
+
+#[derive(Deserialize)]
+struct KinesisFastRecord<'a> {
+    #[serde(rename = "eventSource")]
+    event_source: Option<&'a str>,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    #[serde(rename = "eventSourceARN")]
+    event_source_arn: &'a str,
+    #[serde(borrow)]
+    kinesis: KinesisFastData<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KinesisFastData<'a> {
+    sequence_number: &'a str,
+    partition_key: &'a str,
+    data: &'a str,
+    approximate_arrival_timestamp: Option<f64>,
+}
+
 /// Parses a Lambda event. An empty batch is `Ok(vec![])`.
 pub fn parse_event(event: &[u8], opts: &SourceOptions) -> Result<Vec<Record>, EventError> {
+    // The common case in one pass; anything unusual (a missing field, an
+    // escaped string, another source, bad JSON) takes the lenient path
+    // below, which gives the same records and names each bad one.
+    if let Ok(fast) = serde_json::from_slice::<KinesisFast>(event) {
+        if fast.records.first().and_then(|r| r.event_source) == Some("aws:kinesis") {
+            return fast
+                .records
+                .iter()
+                .enumerate()
+                .map(|(index, r)| {
+                    kinesis_from_parts(
+                        index,
+                        KinesisParts {
+                            seq: r.kinesis.sequence_number,
+                            arn: r.event_source_arn,
+                            event_id: r.event_id,
+                            partition_key: r.kinesis.partition_key,
+                            data: r.kinesis.data,
+                            arrival_s: r.kinesis.approximate_arrival_timestamp,
+                        },
+                        opts,
+                    )
+                })
+                .collect();
+        }
+    }
     let env: Envelope = serde_json::from_slice(event)
         .map_err(|e| EventError::Unrecognised(format!("not a JSON object with Records ({e})")))?;
     let raws = env
@@ -120,29 +175,50 @@ fn kinesis_record(
 ) -> Result<Record, EventError> {
     let r: KinesisRaw = serde_json::from_str(raw.get())
         .map_err(|e| malformed(index, format!("not a Kinesis record: {e}")))?;
-    let seq = r.kinesis.sequence_number.unwrap_or_default();
-    if !is_valid_seq(&seq) {
-        return Err(malformed(index, format!("bad sequence number {seq:?}")));
+    let parts = KinesisParts {
+        seq: r.kinesis.sequence_number.as_deref().unwrap_or_default(),
+        arn: r.event_source_arn.as_deref().unwrap_or_default(),
+        event_id: r.event_id.as_deref().unwrap_or_default(),
+        partition_key: r.kinesis.partition_key.as_deref().unwrap_or_default(),
+        data: r.kinesis.data.as_deref().unwrap_or_default(),
+        arrival_s: r.kinesis.approximate_arrival_timestamp,
+    };
+    kinesis_from_parts(index, parts, opts)
+}
+
+/// The fields of a Kinesis record the bridge uses (absent ones empty).
+struct KinesisParts<'a> {
+    seq: &'a str,
+    arn: &'a str,
+    event_id: &'a str,
+    partition_key: &'a str,
+    data: &'a str,
+    arrival_s: Option<f64>,
+}
+
+fn kinesis_from_parts(
+    index: usize,
+    p: KinesisParts<'_>,
+    opts: &SourceOptions,
+) -> Result<Record, EventError> {
+    if !is_valid_seq(p.seq) {
+        return Err(malformed(index, format!("bad sequence number {:?}", p.seq)));
     }
-    let arn = r.event_source_arn.unwrap_or_default();
-    let event_id = r.event_id.unwrap_or_default();
-    let shard = event_id
+    let shard = p
+        .event_id
         .split_once(':')
         .map(|(s, _)| s)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| malformed(index, format!("no shard id in eventID {event_id:?}")))?;
-    let partition_key = r.kinesis.partition_key.unwrap_or_default();
+        .ok_or_else(|| malformed(index, format!("no shard id in eventID {:?}", p.event_id)))?;
     let lane = if opts.lanes_by_partition_key {
-        format!("{arn}/{shard}#{partition_key}")
+        format!("{}/{shard}#{}", p.arn, p.partition_key)
     } else {
-        format!("{arn}/{shard}")
+        format!("{}/{shard}", p.arn)
     };
-    let (payload, defect) = match base64::engine::general_purpose::STANDARD
-        .decode(r.kinesis.data.as_deref().unwrap_or(""))
-    {
+    let (payload, defect) = match base64::engine::general_purpose::STANDARD.decode(p.data) {
         Ok(bytes) => (bytes, None),
         Err(e) => (
-            r.kinesis.data.unwrap_or_default().into_bytes(),
+            p.data.as_bytes().to_vec(),
             Some(format!("data is not valid base64: {e}")),
         ),
     };
@@ -150,14 +226,11 @@ fn kinesis_record(
         kind: SourceKind::Kinesis,
         message_key: None,
         lane,
-        position: seq.clone(),
-        failure_id: seq,
-        source_arn: arn,
+        position: p.seq.to_string(),
+        failure_id: p.seq.to_string(),
+        source_arn: p.arn.to_string(),
         payload,
-        arrival_ms: r
-            .kinesis
-            .approximate_arrival_timestamp
-            .map_or(0, |s| (s * 1000.0) as i64),
+        arrival_ms: p.arrival_s.map_or(0, |s| (s * 1000.0) as i64),
         defect,
     })
 }
@@ -249,6 +322,24 @@ mod tests {
         };
         let recs = parse_event(ev.as_bytes(), &by_key).unwrap();
         assert!(recs[0].lane.ends_with("shardId-000000000006#AAPL"));
+    }
+
+    #[test]
+    fn unusual_kinesis_events_parse_to_the_same_records_on_the_lenient_path() {
+        let plain = kinesis_event(&["eyJhIjoxfQ==", "e30="]);
+        let want = parse_event(plain.as_bytes(), &SourceOptions::default()).unwrap();
+        // An escaped slash, or a record without a partition key, is not for
+        // the one-pass reader; the records must come out the same.
+        let escaped = plain.replace("stream/trades", "stream\\/trades");
+        assert_ne!(escaped, plain);
+        let no_pk = plain.replacen(r#""partitionKey":"AAPL","#, "", 1);
+        assert_ne!(no_pk, plain);
+        assert_eq!(
+            parse_event(escaped.as_bytes(), &SourceOptions::default()).unwrap(),
+            want
+        );
+        let got = parse_event(no_pk.as_bytes(), &SourceOptions::default()).unwrap();
+        assert_eq!(got, want);
     }
 
     #[test]
