@@ -132,6 +132,11 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
     } else {
         common.store.clone()
     };
+    if let Some(url) = &common.endpoint {
+        // Before any thread starts: App::init builds its DynamoDB and SQS
+        // clients from the environment, and so does everything else here.
+        std::env::set_var("AWS_ENDPOINT_URL", url);
+    }
     let mut config = super::invoke::config_with(&[
         ("TICKBRIDGE_TP", common.tp.clone()),
         ("TICKBRIDGE_STORE", store),
@@ -147,11 +152,10 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
     ])?;
     config.pipeline.replay = true;
     let opts = common.options();
-    let endpoint = common.endpoint.clone();
     let yes = common.yes;
     let visibility = Duration::from_secs(common.visibility_timeout.max(2));
     super::runtime()?.block_on(async move {
-        let sdk = crate::aws::sdk_config(endpoint.as_deref()).await;
+        let sdk = crate::aws::sdk_config(None).await;
         let sqs = crate::aws::sqs_client(&sdk);
         let plan = match &cmd {
             ReplayCommand::Sqs(a) => {

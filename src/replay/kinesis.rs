@@ -170,8 +170,11 @@ impl KinesisReplay {
                     Some(s) if s.is_invalid_argument_exception() => {
                         " (the start is not in the shard: past the stream's retention, or not of this shard)"
                     }
+                    // Kinesis says this for a start sequence number that is
+                    // no longer (or never was) in the shard, as well as for
+                    // a missing stream or shard.
                     Some(s) if s.is_resource_not_found_exception() => {
-                        " (the stream or shard no longer exists)"
+                        " (the start is past the stream's retention, or the stream or shard is gone)"
                     }
                     _ => "",
                 };

@@ -171,6 +171,11 @@ pub async fn delete(client: &Client, url: &str, msgs: &[&Message]) -> Vec<(Strin
 /// Makes held messages visible again at once, so the next run (or the
 /// next consumer) need not wait out their visibility timeout.
 pub async fn release(client: &Client, url: &str, msgs: &[Message]) {
+    set_visibility(client, url, msgs, Duration::ZERO).await
+}
+
+/// Sets the messages' visibility timeout from now.
+pub async fn set_visibility(client: &Client, url: &str, msgs: &[Message], timeout: Duration) {
     for chunk in msgs.chunks(SQS_BATCH) {
         let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
             .iter()
@@ -179,7 +184,7 @@ pub async fn release(client: &Client, url: &str, msgs: &[Message]) {
                 ChangeMessageVisibilityBatchRequestEntry::builder()
                     .id(i.to_string())
                     .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .visibility_timeout(0)
+                    .visibility_timeout(timeout.as_secs() as i32)
                     .build()
                     .ok()
             })
@@ -231,6 +236,15 @@ impl SqsReplay {
         let mut held: Vec<Message> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         let result = self.rounds(rep, &arn, &mut held, &mut seen).await;
+        if rep.options().dry_run && !rep.at_max() {
+            if let Ok((left, _)) = depth(&self.client, &self.dlq_url).await {
+                if left > 0 {
+                    rep.report.notes.push(format!(
+                        "about {left} messages were not inspected: a FIFO queue hides a group's later messages while its first ones are held, and a dry run deletes nothing"
+                    ));
+                }
+            }
+        }
         release(&self.client, &self.dlq_url, &held).await;
         rep.report.kept += held.len();
         result
@@ -243,7 +257,14 @@ impl SqsReplay {
         held: &mut Vec<Message>,
         seen: &mut HashSet<String>,
     ) -> Result<(), String> {
+        let mut extended = std::time::Instant::now();
         loop {
+            // Failed messages stay hidden for the whole run: were one to
+            // reappear, a FIFO queue would hand out the rest of its group.
+            if !held.is_empty() && extended.elapsed() >= self.visibility_timeout / 2 {
+                set_visibility(&self.client, &self.dlq_url, held, self.visibility_timeout).await;
+                extended = std::time::Instant::now();
+            }
             let mut batch: Vec<Message> = Vec::new();
             let want = ROUND.min(rep.room());
             while batch.len() < want {
@@ -267,20 +288,35 @@ impl SqsReplay {
                 }
                 batch.extend(got);
             }
-            // A message seen before is back because its visibility ran out
-            // during this run: it was already counted.
-            batch.retain(|m| seen.insert(m.message_id().unwrap_or_default().to_string()));
             if batch.is_empty() {
                 return Ok(());
             }
+            // A message seen before is back: its visibility lapsed while it
+            // was held, so later messages of its group may be in this batch
+            // too. Replaying them now would overtake it.
+            if let Some(m) = batch
+                .iter()
+                .find(|m| seen.contains(m.message_id().unwrap_or_default()))
+            {
+                let id = m.message_id().unwrap_or("?").to_string();
+                release(&self.client, &self.dlq_url, &batch).await;
+                return Err(format!(
+                    "message {id} came back while held (its visibility timeout lapsed); stopped so its group keeps its order: run replay again"
+                ));
+            }
+            for m in &batch {
+                seen.insert(m.message_id().unwrap_or_default().to_string());
+            }
             rep.report.messages += batch.len();
             let n = batch.len() as u64;
+            tracing::debug!(messages = n, "replay round received");
             if let Some(target) = &self.redrive_to {
                 self.redrive(rep, target, batch, held).await;
             } else {
                 self.replay(rep, arn, batch, held).await;
             }
             rep.advance(n);
+            tracing::debug!(messages = n, "replay round done");
         }
     }
 
