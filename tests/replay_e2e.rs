@@ -174,7 +174,7 @@ async fn kinesis_on_failure_range_is_read_back_exactly_and_only_once() {
     assert_eq!(sizes_of(&tp, "K"), expected);
 
     // The same failure reported again: all duplicates, nothing forwarded.
-    send_bodies(&sqs, &queue, &[record.clone()]).await;
+    send_bodies(&sqs, &queue, std::slice::from_ref(&record)).await;
     let mut rep = replayer(
         Bridge::on_table(tp.local_addr(), Opts::default(), ddb.clone(), table.clone()),
         Options::default(),
@@ -350,4 +350,73 @@ async fn redrive_moves_messages_back_keeping_group_and_dedup_ids() {
         assert_eq!(attrs[&A::MessageGroupId], original.group);
         assert_eq!(m.body().unwrap(), original.body);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captured_event_file_replays_once() {
+    let tp = tp().await;
+    let stream = unique_name("file");
+    let kinesis_event = kinesis_shard0(
+        &stream,
+        &(0..5)
+            .map(|n| (n, trade(n as i64, "F")))
+            .collect::<Vec<_>>(),
+    );
+    let sqs_event = sqs(
+        "cap.fifo",
+        &[
+            msg("g", "cap-1", trade(5, "F")),
+            msg("g", "cap-2", bad_trade(6, "F")),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    std::fs::write(&path, format!("{kinesis_event}\n\n{sqs_event}\n")).unwrap();
+    let bridge = Bridge::new(tp.local_addr(), Opts::default()).await;
+    let (ddb, table) = (bridge.ddb.clone(), bridge.table.clone());
+    let mut rep = replayer(bridge, Options::default());
+    tickbridge::replay::file::run(&mut rep, &path)
+        .await
+        .unwrap();
+    let report = rep.finish();
+    assert!(report.succeeded(), "{report}");
+    assert_eq!(
+        (report.messages, report.forwarded, report.quarantined),
+        (2, 6, 1),
+        "{report}"
+    );
+    assert_eq!(sizes_of(&tp, "F"), vec![0, 1, 2, 3, 4, 5]);
+    // Again: the Kinesis records by shard#sequence, the SQS ones by id (the
+    // quarantined one too: it is done).
+    let mut rep = replayer(
+        Bridge::on_table(tp.local_addr(), Opts::default(), ddb, table),
+        Options::default(),
+    );
+    tickbridge::replay::file::run(&mut rep, &path)
+        .await
+        .unwrap();
+    let report = rep.finish();
+    assert_eq!((report.forwarded, report.duplicates), (0, 7), "{report}");
+    assert_eq!(sizes_of(&tp, "F"), vec![0, 1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn refuses_without_yes_when_stdin_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    std::fs::write(&path, "{\"Records\":[]}\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+        .args(["replay", "file"])
+        .arg(&path)
+        .args(["--store", "memory", "--tp", "127.0.0.1:1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stdin is not a terminal") && err.contains("--yes"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }

@@ -410,7 +410,8 @@ impl SqsReplay {
         held: &mut Vec<Message>,
     ) {
         if rep.options().dry_run {
-            rep.report.redriven += 0;
+            // Counted as what would move; the summary says it is a dry run.
+            rep.report.redriven += batch.len();
             held.extend(batch);
             return;
         }
