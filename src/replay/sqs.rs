@@ -11,7 +11,10 @@
 //! Order: a FIFO queue returns no more messages of a group while some are
 //! in flight, so a group's messages come in order across receives, and a
 //! message that fails stays in flight (its group held) until the end of
-//! the run, when everything not done is made visible again.
+//! the run, when everything not done is made visible again. Held messages
+//! have their visibility extended while the run goes on; one that comes
+//! back anyway (its visibility lapsed) stops the run rather than let later
+//! messages of its group overtake it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
