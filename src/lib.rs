@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod pipeline;
 pub mod quarantine;
+pub mod replay;
 pub mod schema;
 pub mod source;
 pub mod tp;

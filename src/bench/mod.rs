@@ -5,4 +5,5 @@ pub mod decode;
 pub mod encode;
 pub mod events;
 pub mod latency;
+pub mod replay;
 pub mod tp;

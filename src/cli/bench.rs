@@ -16,6 +16,8 @@ pub enum BenchCommand {
     Decode(bench::decode::Args),
     /// Tickerplant stand-in throughput with a subscriber (rows/s, peak memory).
     Tp(bench::tp::Args),
+    /// Replay throughput from an SQS FIFO dead-letter queue on moto (messages/s).
+    Replay(bench::replay::Args),
     /// Write a realistic Kinesis or SQS FIFO event file.
     Events(bench::events::Args),
     /// The whole bridge on a 10,000-record Kinesis event: records/s, handler
@@ -29,6 +31,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Latency(a) => bench::latency::run(a),
         BenchCommand::Decode(a) => bench::decode::run(a),
         BenchCommand::Tp(a) => bench::tp::run(a),
+        BenchCommand::Replay(a) => bench::replay::run(a),
         BenchCommand::Events(a) => bench::events::run(a),
         BenchCommand::Bridge(a) => bench::bridge::run(a),
     }

@@ -10,6 +10,7 @@ pub mod ctl;
 pub mod demo;
 pub mod invoke;
 pub mod kdb;
+pub mod replay;
 pub mod schema;
 pub mod tp;
 
@@ -43,6 +44,10 @@ pub enum Command {
     /// Check schema files, or print them as a q schema file for tick.q.
     #[command(subcommand)]
     Schema(schema::SchemaCommand),
+    /// Re-drive a dead-letter queue, a Kinesis on-failure destination or
+    /// captured events through the pipeline, skipping what already arrived.
+    #[command(subcommand)]
+    Replay(replay::ReplayCommand),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -79,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kdb(c) => kdb::run(c),
         Command::Tp(a) => tp::run(a),
         Command::Schema(c) => schema::run(c),
+        Command::Replay(c) => replay::run(c),
         Command::Bench(c) => bench::run(c),
         Command::Ctl(a) => ctl::run(a),
     }

@@ -109,7 +109,9 @@ where
     let mut checkpoints: HashMap<String, Option<String>> = HashMap::new();
     if out_of_time(ctx) {
         slots.pend_all_todo("deadline: no time left to start");
-    } else if cfg.transport_dedupe {
+    } else if cfg.transport_dedupe || cfg.replay {
+        // Replay always keys records one by one: its records are behind
+        // their lane checkpoints by definition (DESIGN §3).
         let by_checkpoint =
             !cfg.replay && records.first().map(|r| r.kind) == Some(SourceKind::Kinesis);
         if by_checkpoint {
@@ -135,7 +137,15 @@ where
             }
         } else {
             let wanted: Vec<(usize, String)> = (0..n)
-                .filter_map(|i| records[i].message_key.clone().map(|k| (i, k)))
+                .filter_map(|i| {
+                    let r = &records[i];
+                    let key = match (&r.message_key, cfg.replay) {
+                        (Some(k), _) => Some(k.clone()),
+                        (None, true) => replay_key(r),
+                        (None, false) => None,
+                    };
+                    key.map(|k| (i, k))
+                })
                 .collect();
             claim_into(store, &mut slots, &wanted, ctx, KeyKind::Message).await;
         }
@@ -273,6 +283,23 @@ where
     }
     summary.dedupe_requests = store.requests().saturating_sub(requests_before);
     BatchResult { states, summary }
+}
+
+/// The per-record key of a replayed Kinesis record: `kin#<stream
+/// ARN>/<shard>#<sequence>`. The lane is `<ARN>/<shard>` or, with lanes by
+/// partition key, `<ARN>/<shard>#<key>`; shard ids hold no `#`, so the key
+/// is the same whichever way the lanes were formed.
+pub fn replay_key(r: &Record) -> Option<String> {
+    if r.kind != SourceKind::Kinesis || r.position.is_empty() {
+        return None;
+    }
+    let shard = r
+        .lane
+        .strip_prefix(r.source_arn.as_str())
+        .and_then(|rest| rest.strip_prefix('/'))
+        .map(|rest| rest.split('#').next().unwrap_or(rest))
+        .unwrap_or(r.lane.as_str());
+    Some(format!("kin#{}/{shard}#{}", r.source_arn, r.position))
 }
 
 #[derive(Clone, Copy)]

@@ -18,7 +18,7 @@ use crate::source::Record;
 mod batch;
 pub mod schema_decoder;
 
-pub use batch::process_batch;
+pub use batch::{process_batch, replay_key};
 pub use schema_decoder::SchemaDecoder;
 
 /// How runs are sent (DESIGN §4).

@@ -533,3 +533,27 @@ async fn chaser_every_few_bytes_confirms_a_prefix() {
         Some(recs[1].position.as_str())
     );
 }
+
+#[test]
+fn replayed_kinesis_records_are_keyed_by_shard_and_sequence() {
+    let arn = "arn:aws:kinesis:us-east-1:123456789012:stream/trades";
+    let rec = |lane: String| Record {
+        kind: SourceKind::Kinesis,
+        source_arn: arn.into(),
+        lane,
+        position: "4959".into(),
+        failure_id: "4959".into(),
+        message_key: None,
+        payload: Vec::new(),
+        arrival_ms: 0,
+        defect: None,
+    };
+    let by_shard = rec(format!("{arn}/shardId-000000000001"));
+    let by_key = rec(format!("{arn}/shardId-000000000001#AAPL#x"));
+    let want = format!("kin#{arn}/shardId-000000000001#4959");
+    assert_eq!(batch::replay_key(&by_shard), Some(want.clone()));
+    assert_eq!(batch::replay_key(&by_key), Some(want));
+    let mut sqs = rec("q/g".into());
+    sqs.kind = SourceKind::SqsFifo;
+    assert_eq!(batch::replay_key(&sqs), None);
+}

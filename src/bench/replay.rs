@@ -1,0 +1,205 @@
+//! `tickbridge bench replay`: replay throughput from an SQS FIFO dead-letter
+//! queue on moto (started here, like the tests do, unless `--endpoint`
+//! names one) into the in-process tickerplant stand-in, with DynamoDB
+//! dedupe on the same moto. Prints messages/s for a first replay (every
+//! message forwarded) and a second one over the same messages (every
+//! message a duplicate).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+
+use crate::config::Config;
+use crate::dedupe::dynamodb::{ensure_table, DynamoStore};
+use crate::lambda::{load_catalog, App, Store};
+use crate::pipeline::SchemaDecoder;
+use crate::quarantine::{LogQuarantine, Quarantine};
+use crate::replay::sqs::{KeyFrom, SqsReplay};
+use crate::replay::{Options, Replayer};
+use crate::tp::{spawn, TickerplantConfig};
+use crate::tplink::TpLink;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Messages in the dead-letter queue.
+    #[arg(long, default_value_t = 1000)]
+    pub messages: usize,
+    /// Message groups (a FIFO queue hands out a group's next messages only
+    /// once the ones in flight are deleted, so groups bound the batch size).
+    #[arg(long, default_value_t = 50)]
+    pub groups: usize,
+    /// An SQS + DynamoDB endpoint to use instead of starting moto.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+}
+
+/// moto in a Python child that prints its port and exits with its stdin.
+const MOTO: &str = r#"
+import os, sys
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdout = open(os.devnull, "w")
+sys.stdin.read()
+os._exit(0)
+"#;
+
+struct Moto(Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_moto() -> anyhow::Result<(Moto, String)> {
+    let python = std::env::var("TICKBRIDGE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = Command::new(python)
+        .args(["-c", MOTO])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start python for moto: {e}"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("moto: no stdout"))?;
+    let moto = Moto(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let port: u16 = line
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("moto did not start (is moto[server] installed?)"))?;
+    Ok((moto, format!("http://127.0.0.1:{port}")))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (moto, endpoint) = match &args.endpoint {
+        Some(e) => (None, e.clone()),
+        None => {
+            let (m, e) = start_moto()?;
+            (Some(m), e)
+        }
+    };
+    let result = crate::cli::runtime()?.block_on(measure(&args, &endpoint));
+    drop(moto);
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn measure(args: &Args, endpoint: &str) -> anyhow::Result<()> {
+    let sdk = crate::aws::local_config(endpoint).await;
+    let sqs = crate::aws::sqs_client(&sdk);
+    let ddb = crate::aws::dynamodb_client(&sdk);
+    let tag = format!("bench-replay-{}", std::process::id());
+    ensure_table(&ddb, &tag).await?;
+    let tp = spawn(TickerplantConfig::new(
+        crate::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
+    ))
+    .await?;
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{tag}.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
+    for pass in [
+        "first replay (all forwarded)",
+        "second replay (all duplicates)",
+    ] {
+        fill(&sqs, &dlq, args, pass.starts_with("second")).await?;
+        let app = app(&tp.local_addr().to_string(), &ddb, &tag)?;
+        let mut rep = Replayer::new(app, Options::default(), Some(ddb.clone()));
+        let source = SqsReplay {
+            client: sqs.clone(),
+            dlq_url: dlq.clone(),
+            redrive_to: None,
+            visibility_timeout: Duration::from_secs(60),
+            key_from: KeyFrom::Auto,
+        };
+        let t = Instant::now();
+        source.run(&mut rep).await.map_err(anyhow::Error::msg)?;
+        let secs = t.elapsed().as_secs_f64();
+        let report = rep.finish();
+        println!(
+            "{pass}: {} messages in {secs:.2} s = {:.0} messages/s (forwarded {}, duplicates {}, failed {}; {} groups)",
+            report.messages,
+            report.messages as f64 / secs,
+            report.forwarded,
+            report.duplicates,
+            report.failed.len(),
+            args.groups,
+        );
+    }
+    println!(
+        "tickerplant trade rows: {}",
+        tp.row_count("trade").unwrap_or(0)
+    );
+    tp.shutdown().await;
+    Ok(())
+}
+
+fn app(tp: &str, ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<App> {
+    let config = Config::from_vars([
+        ("TICKBRIDGE_TP".to_string(), tp.to_string()),
+        ("TICKBRIDGE_STORE".to_string(), "dynamodb".to_string()),
+        ("TICKBRIDGE_DEDUPE_TABLE".to_string(), table.to_string()),
+    ])?;
+    let catalog = Arc::new(load_catalog(&config)?);
+    let link = TpLink::from_config(&config)?;
+    Ok(App::with_parts(
+        config,
+        Store::Dynamo(DynamoStore::new(ddb.clone(), table, 16)),
+        link,
+        Quarantine::Log(LogQuarantine),
+        SchemaDecoder::new(catalog, true),
+    ))
+}
+
+/// The DLQ as SQS leaves it: the original message id in the deduplication
+/// id. The second fill uses new deduplication ids for the queue but the
+/// same business ids, so every message is a payload-key duplicate.
+async fn fill(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    args: &Args,
+    again: bool,
+) -> anyhow::Result<()> {
+    let mut rng = crate::bench::events::Rng::new(7);
+    let bodies: Vec<String> = (0..args.messages)
+        .map(|i| crate::bench::events::payload("trade", i, &mut rng))
+        .collect();
+    for (c, chunk) in bodies.chunks(10).enumerate() {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(k, body)| {
+                let i = c * 10 + k;
+                SendMessageBatchRequestEntry::builder()
+                    .id(k.to_string())
+                    .message_body(body)
+                    .message_group_id(format!("g{}", i % args.groups.max(1)))
+                    .message_deduplication_id(format!(
+                        "orig-{i}{}",
+                        if again { "-again" } else { "" }
+                    ))
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        sqs.send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Lambda's on-failure destination records for Kinesis event sources: the
+//! record holds no data, only where the failed batch lies in the stream
+//! (`KinesisBatchInfo`). It may arrive as the SQS body itself or wrapped in
+//! an SNS notification whose `Message` is the same JSON as a string.
+
+use serde::{Deserialize, Serialize};
+
+use crate::source::seqno::{cmp_seq, is_valid_seq};
+
+/// One on-failure record as Lambda writes it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OnFailureRecord {
+    #[serde(default)]
+    pub request_context: Option<RequestContext>,
+    #[serde(default)]
+    pub response_context: Option<ResponseContext>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    #[serde(rename = "KinesisBatchInfo")]
+    pub kinesis_batch_info: KinesisBatchInfo,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestContext {
+    #[serde(default)]
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub function_arn: Option<String>,
+    /// `RetryAttemptsExhausted`, `MaximumRecordAgeExceeded`, …
+    #[serde(default)]
+    pub condition: Option<String>,
+    #[serde(default)]
+    pub approximate_invoke_count: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseContext {
+    #[serde(default)]
+    pub status_code: Option<u16>,
+    #[serde(default)]
+    pub executed_version: Option<String>,
+    #[serde(default)]
+    pub function_error: Option<String>,
+}
+
+/// Where the failed batch lies: one shard, an inclusive range.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KinesisBatchInfo {
+    pub shard_id: String,
+    pub start_sequence_number: String,
+    pub end_sequence_number: String,
+    pub stream_arn: String,
+    #[serde(default)]
+    pub approximate_arrival_of_first_record: Option<String>,
+    #[serde(default)]
+    pub approximate_arrival_of_last_record: Option<String>,
+    #[serde(default)]
+    pub batch_size: Option<u64>,
+}
+
+impl KinesisBatchInfo {
+    /// The stream name: the part of the ARN after `stream/`.
+    pub fn stream_name(&self) -> Option<&str> {
+        self.stream_arn
+            .split_once(":stream/")
+            .map(|(_, name)| name)
+            .filter(|n| !n.is_empty() && !n.contains('/'))
+    }
+}
+
+#[derive(Deserialize)]
+struct SnsEnvelope {
+    #[serde(rename = "Type")]
+    kind: Option<String>,
+    #[serde(rename = "Message")]
+    message: Option<String>,
+}
+
+/// Parses a queue message body: an on-failure record, or an SNS
+/// notification carrying one. The error says what is wrong with it.
+pub fn parse_body(body: &str) -> Result<OnFailureRecord, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    let inner = if value.get("KinesisBatchInfo").is_some() {
+        value
+    } else {
+        let env: SnsEnvelope = serde_json::from_value(value)
+            .map_err(|e| format!("neither an on-failure record nor an SNS notification: {e}"))?;
+        match (env.kind.as_deref(), env.message) {
+            (Some("Notification"), Some(m)) => {
+                serde_json::from_str(&m).map_err(|e| format!("SNS Message is not JSON: {e}"))?
+            }
+            _ => {
+                return Err(
+                    "no KinesisBatchInfo (not a Kinesis on-failure record, nor SNS-wrapped one)"
+                        .into(),
+                )
+            }
+        }
+    };
+    let record: OnFailureRecord = serde_json::from_value(inner)
+        .map_err(|e| format!("not a Kinesis on-failure record: {e}"))?;
+    let info = &record.kinesis_batch_info;
+    for (name, seq) in [
+        ("startSequenceNumber", &info.start_sequence_number),
+        ("endSequenceNumber", &info.end_sequence_number),
+    ] {
+        if !is_valid_seq(seq) {
+            return Err(format!(
+                "KinesisBatchInfo.{name} {seq:?} is not a sequence number"
+            ));
+        }
+    }
+    if cmp_seq(&info.start_sequence_number, &info.end_sequence_number).is_gt() {
+        return Err(format!(
+            "KinesisBatchInfo range is empty: start {} is after end {}",
+            info.start_sequence_number, info.end_sequence_number
+        ));
+    }
+    if info.shard_id.is_empty() {
+        return Err("KinesisBatchInfo.shardId is empty".into());
+    }
+    if info.stream_name().is_none() {
+        return Err(format!(
+            "KinesisBatchInfo.streamArn {:?} names no stream",
+            info.stream_arn
+        ));
+    }
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECORD: &str = r#"{
+      "requestContext": {"requestId": "c9b8fa9f-5a7f-4e1f-a5c8-6f0cfc6fd1d1",
+        "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:tickbridge",
+        "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 3},
+      "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+      "version": "1.0", "timestamp": "2026-11-25T10:00:00.000Z",
+      "KinesisBatchInfo": {"shardId": "shardId-000000000001",
+        "startSequenceNumber": "49590338271490256608559692538361571095921575989136588898",
+        "endSequenceNumber": "49590338271490256608559692540925702759324208523137515618",
+        "approximateArrivalOfFirstRecord": "2026-11-25T09:59:58.000Z",
+        "approximateArrivalOfLastRecord": "2026-11-25T09:59:59.000Z",
+        "batchSize": 500, "streamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/trades"}}"#;
+
+    #[test]
+    fn parses_plain_and_sns_wrapped_records() {
+        let r = parse_body(RECORD).unwrap();
+        assert_eq!(r.kinesis_batch_info.shard_id, "shardId-000000000001");
+        assert_eq!(r.kinesis_batch_info.batch_size, Some(500));
+        assert_eq!(r.kinesis_batch_info.stream_name(), Some("trades"));
+        assert_eq!(
+            r.request_context.unwrap().condition.as_deref(),
+            Some("RetryAttemptsExhausted")
+        );
+        let sns = serde_json::json!({"Type": "Notification", "MessageId": "m",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:failures", "Message": RECORD});
+        let w = parse_body(&sns.to_string()).unwrap();
+        assert_eq!(
+            w.kinesis_batch_info,
+            parse_body(RECORD).unwrap().kinesis_batch_info
+        );
+    }
+
+    #[test]
+    fn bad_bodies_say_why() {
+        assert!(parse_body("nope").unwrap_err().contains("not JSON"));
+        assert!(parse_body(r#"{"a":1}"#)
+            .unwrap_err()
+            .contains("no KinesisBatchInfo"));
+        let swapped = RECORD.replace(
+            "49590338271490256608559692538361571095921575989136588898",
+            "9",
+        );
+        assert!(parse_body(&swapped).is_ok());
+        let reversed = RECORD.replace(
+            "49590338271490256608559692540925702759324208523137515618",
+            "1",
+        );
+        assert!(parse_body(&reversed)
+            .unwrap_err()
+            .contains("range is empty"));
+        let bad_seq = RECORD.replace(
+            "\"endSequenceNumber\": \"4959",
+            "\"endSequenceNumber\": \"x4959",
+        );
+        assert!(parse_body(&bad_seq)
+            .unwrap_err()
+            .contains("endSequenceNumber"));
+    }
+}
