@@ -1,22 +1,17 @@
 //! `tickbridge kdb decode` on the captured kdb+ vectors, and `tickbridge kdb
 //! query` against a small server built on our codec.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Output};
 
 use tickbridge::kdb::io::{read_frame, DEFAULT_MAX_FRAME};
 use tickbridge::kdb::{decode_message, encode_message, MsgType, Vector, K};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("TICKBRIDGE_KDB_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/kdb-vectors"))
-}
-
 /// (expression, body hex) pairs from one vectors file.
 fn pairs(file: &str) -> Vec<(String, String)> {
-    let path = vectors_dir().join(file);
+    let path = common::vectors_dir().join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (set TICKBRIDGE_KDB_VECTORS)", path.display()));
     let lines: Vec<&str> = text.lines().collect();

@@ -6,8 +6,6 @@
 mod common;
 mod kgen;
 
-use std::path::PathBuf;
-
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, TestRng, TestRunner};
 use serde_json::{json, Value};
@@ -264,15 +262,10 @@ fn we_read_what_pykx_encodes() {
     );
 }
 
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("TICKBRIDGE_KDB_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join("../shared/kdb-vectors"))
-}
-
 #[test]
 fn pykx_reads_the_captured_compressed_messages_as_we_do() {
-    let text = std::fs::read_to_string(vectors_dir().join("compressed.txt")).expect("vectors");
+    let text =
+        std::fs::read_to_string(common::vectors_dir().join("compressed.txt")).expect("vectors");
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let mut messages = Vec::new();
     let mut ours = Vec::new();

@@ -2,19 +2,14 @@
 //! (`../shared/kdb-vectors/`). Every body decodes, and re-encoding gives the
 //! same bytes.
 
-use std::path::PathBuf;
+mod common;
+
 use tickbridge::kdb::{
     compress, decode, decode_message, encode, encode_message, Attr, MsgType, Table, Vector, K,
 };
 
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("TICKBRIDGE_KDB_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/kdb-vectors"))
-}
-
 fn pairs(file: &str) -> Vec<(String, Vec<u8>)> {
-    let path = vectors_dir().join(file);
+    let path = common::vectors_dir().join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();

@@ -62,6 +62,14 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The captured kdb+ vectors: `TICKBRIDGE_KDB_VECTORS`, else
+/// `../shared/kdb-vectors` beside the repository.
+pub fn vectors_dir() -> PathBuf {
+    std::env::var_os("TICKBRIDGE_KDB_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/kdb-vectors"))
+}
+
 /// Waits until something listens on `port`, up to `limit`.
 pub fn wait_for_port(port: u16, limit: Duration) -> bool {
     let start = Instant::now();
