@@ -126,8 +126,10 @@ pub struct EncodedRun {
 /// Decoded rows of one lane, grouped into runs of one table.
 pub trait LaneRows {
     /// Decodes `record` (batch index `index`) and appends its rows, all or
-    /// nothing. The error is the reason, naming table, column and value.
-    fn push(&mut self, index: usize, record: &Record) -> Result<(), String>;
+    /// nothing; returns its payload key when its table defines one and
+    /// payload keys are on. The error is the reason, naming table, column
+    /// and value.
+    fn push(&mut self, index: usize, record: &Record) -> Result<Option<String>, String>;
     /// The runs in order, each encoded as one whole IPC message.
     fn encode(&self, func: &str, msg_type: MsgType) -> Vec<EncodedRun>;
 }

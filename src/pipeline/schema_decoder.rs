@@ -43,13 +43,14 @@ pub fn source_name(arn: &str) -> &str {
 
 pub struct SchemaLane {
     catalog: Arc<Catalog>,
+    payload_keys: bool,
     builder: BatchBuilder,
     /// Batch indices of the records in each run of `builder`.
     run_records: Vec<Vec<usize>>,
 }
 
 impl LaneRows for SchemaLane {
-    fn push(&mut self, index: usize, record: &Record) -> Result<(), String> {
+    fn push(&mut self, index: usize, record: &Record) -> Result<Option<String>, String> {
         let rows = self
             .catalog
             .decode_record(
@@ -62,7 +63,7 @@ impl LaneRows for SchemaLane {
             self.run_records.resize_with(rows.run + 1, Vec::new);
         }
         self.run_records[rows.run].push(index);
-        Ok(())
+        Ok(rows.key.filter(|_| self.payload_keys))
     }
 
     fn encode(&self, func: &str, msg_type: MsgType) -> Vec<EncodedRun> {
@@ -90,6 +91,7 @@ impl Decoder for SchemaDecoder {
     fn lane(&self) -> SchemaLane {
         SchemaLane {
             catalog: self.catalog.clone(),
+            payload_keys: self.payload_keys,
             builder: BatchBuilder::new(),
             run_records: Vec::new(),
         }
@@ -99,10 +101,10 @@ impl Decoder for SchemaDecoder {
         self.payload_keys
     }
 
-    /// Decodes into a scratch batch to read the key. Only tables with
-    /// payload keys pay for this second parse, and each of their records
-    /// costs a DynamoDB write anyway, which dwarfs it. The scratch batch is
-    /// kept per thread so its buffers are not allocated again per record.
+    /// Decodes into a scratch batch to read the key, for callers that want
+    /// the key alone (replay's dry run); the pipeline takes keys from its
+    /// own decode. The scratch batch is kept per thread so its buffers are
+    /// not allocated again per record.
     fn payload_key(&self, record: &Record) -> Result<Option<String>, String> {
         thread_local! {
             static SCRATCH: RefCell<BatchBuilder> = RefCell::new(BatchBuilder::new());

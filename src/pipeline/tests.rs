@@ -31,16 +31,16 @@ fn parse(payload: &[u8]) -> Result<(String, String, Option<String>), String> {
 }
 
 impl LaneRows for FakeLane {
-    fn push(&mut self, index: usize, record: &Record) -> Result<(), String> {
-        let (table, value, _) = parse(&record.payload)?;
+    fn push(&mut self, index: usize, record: &Record) -> Result<Option<String>, String> {
+        let (table, value, key) = parse(&record.payload)?;
         match self.runs.last_mut() {
             Some((t, recs, vals)) if *t == table => {
                 recs.push(index);
                 vals.push(value);
             }
-            _ => self.runs.push((table, vec![index], vec![value])),
+            _ => self.runs.push((table.clone(), vec![index], vec![value])),
         }
-        Ok(())
+        Ok(key.map(|k| format!("{table}#{k}")))
     }
 
     fn encode(&self, _func: &str, _msg_type: MsgType) -> Vec<EncodedRun> {
@@ -482,6 +482,44 @@ async fn producer_duplicates_with_the_same_payload_key_are_skipped() {
     assert_eq!(link.sent.last().map(String::as_str), Some("trade:3"));
     // One conditional write per new key, completions batched.
     assert!(r.result.summary.dedupe_requests <= 2 + 2 + 1);
+}
+
+/// Payload keys come out of the lane's one decode; a lane whose decoded
+/// records turn out duplicates or cut by their claims is decoded again
+/// without them, so its runs hold exactly what is still to send, in order.
+#[tokio::test]
+async fn payload_key_claims_reshape_the_decoded_lane() {
+    let store = MemoryStore::new();
+    let c = ctx();
+    store
+        .claim(&["quote#b".to_string()], c.now_ms, c.deadline_ms)
+        .await
+        .expect("claim");
+    store
+        .complete(&["quote#b".to_string()], i64::MAX)
+        .await
+        .expect("complete");
+    store.hold("trade#d", c.deadline_ms + 10_000);
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        kinesis("s", 1, "trade:1#a"),
+        kinesis("s", 2, "quote:2#b"),
+        kinesis("s", 3, "trade:3#c"),
+        kinesis("s", 4, "trade:4#d"),
+        kinesis("s", 5, "trade:5#e"),
+        kinesis("t", 6, "quote:6#f"),
+    ];
+    let r = run(&recs, &store, &mut link, &q, &PipelineConfig::default(), &c).await;
+    // quote:2 was forwarded before: the trades around it are one run now.
+    // trade:4 is claimed by a live invocation: shard s stops there.
+    assert_eq!(link.confirmed, vec!["trade:1,3", "quote:6"]);
+    assert_eq!(r.result.states[1], RecordState::Duplicate);
+    assert!(
+        matches!(&r.result.states[3], RecordState::Pending { reason } if reason.contains("trade#d"))
+    );
+    assert!(matches!(r.result.states[4], RecordState::Pending { .. }));
+    assert_eq!(r.failures, vec![format!("{:056}", 49_000_000_004u64)]);
 }
 
 #[tokio::test]

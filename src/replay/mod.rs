@@ -212,7 +212,7 @@ impl Replayer {
             }
             let mut lane = decoder.lane();
             match lane.push(i, r) {
-                Ok(()) => out.push(Fate::Forwarded),
+                Ok(_) => out.push(Fate::Forwarded),
                 Err(reason) => out.push(bad(reason)),
             }
         }
