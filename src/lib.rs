@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod pipeline;
 pub mod quarantine;
+pub mod runner;
 pub mod schema;
 pub mod source;
 pub mod tp;

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod demo;
 pub mod invoke;
 pub mod kdb;
+pub mod run;
 pub mod schema;
 pub mod tp;
 
@@ -45,6 +46,8 @@ pub enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Poll Kinesis or SQS directly, with the event source mapping's semantics.
+    Run(run::RunArgs),
 }
 
 /// Logs go to stderr so stdout stays for the command's own output.
@@ -77,5 +80,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tp(a) => tp::run(a),
         Command::Schema(c) => schema::run(c),
         Command::Bench(c) => bench::run(c),
+        Command::Run(a) => run::run(a),
     }
 }

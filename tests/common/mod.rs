@@ -73,5 +73,5 @@ pub fn wait_for_port(port: u16, limit: Duration) -> bool {
     }
     false
 }
-pub mod moto;
 pub mod kinesis_local;
+pub mod moto;
