@@ -124,6 +124,7 @@ pub async fn run(
         let failed: HashSet<String> = match app.handle(event.as_bytes(), &ctx).await {
             Ok(inv) => {
                 stats.add(&inv);
+                crate::lambda::log_summary(&inv);
                 inv.response
                     .batch_item_failures
                     .iter()
