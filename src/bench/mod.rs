@@ -4,4 +4,5 @@ pub mod decode;
 pub mod encode;
 pub mod events;
 pub mod latency;
+pub mod run;
 pub mod tp;

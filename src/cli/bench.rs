@@ -16,6 +16,9 @@ pub enum BenchCommand {
     Decode(bench::decode::Args),
     /// Tickerplant stand-in throughput with a subscriber (rows/s, peak memory).
     Tp(bench::tp::Args),
+    /// Records/s through Kinesis → `tickbridge run` → the stand-in, with
+    /// DynamoDB requests per 1,000 records.
+    Run(bench::run::Args),
     /// Write a realistic Kinesis or SQS FIFO event file.
     Events(bench::events::Args),
 }
@@ -27,5 +30,6 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Decode(a) => bench::decode::run(a),
         BenchCommand::Tp(a) => bench::tp::run(a),
         BenchCommand::Events(a) => bench::events::run(a),
+        BenchCommand::Run(a) => bench::run::run(a),
     }
 }
