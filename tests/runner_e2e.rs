@@ -74,10 +74,6 @@ async fn twenty_thousand_records_over_four_shards_arrive_once_in_order() {
     let quarantine = queue(&emu.sqs, &unique_name("quarantine"), &[]).await;
     let w = workload(20_000, 4);
     assert_eq!(w.recs.len(), 20_000);
-    let t = Instant::now();
-    put(&emu.kinesis, &stream, &w.recs).await;
-    eprintln!("20000 records put in {:?}", t.elapsed());
-
     let tp = bridge::tp().await;
     let started = Instant::now();
     let r = runner(
@@ -87,14 +83,33 @@ async fn twenty_thousand_records_over_four_shards_arrive_once_in_order() {
             ("TICKBRIDGE_STORE", "memory"),
             ("TICKBRIDGE_QUARANTINE_QUEUE_URL", &quarantine),
         ],
-        &["kinesis", "--stream", &stream, "--batch-size", "1000", "--idle-ms", "100", "--progress-secs", "2"],
+        &[
+            "kinesis",
+            "--stream",
+            &stream,
+            "--batch-size",
+            "1000",
+            "--idle-ms",
+            "200",
+            "--progress-secs",
+            "5",
+        ],
     );
+    // The runner polls while the producer writes (kinesis-local takes
+    // about 1.5 ms per record, so producing is most of this test's time).
+    put(&emu.kinesis, &stream, &w.recs).await;
+    eprintln!("20000 records put in {:?}", started.elapsed());
     let want = good(&w);
     let arrived = wait_until(Duration::from_secs(90), || {
         tp.row_count("trade").unwrap_or(0) >= want
     })
     .await;
-    assert!(arrived, "only {:?} of {want} rows arrived:\n{}", tp.row_count("trade"), r.logs());
+    assert!(
+        arrived,
+        "only {:?} of {want} rows arrived:\n{}",
+        tp.row_count("trade"),
+        r.logs()
+    );
     eprintln!("{want} rows in {:?}", started.elapsed());
     let quarantined = drain(&emu.sqs, &quarantine, w.bad, Duration::from_secs(30)).await;
     // Anything extra would show up here.
@@ -104,7 +119,11 @@ async fn twenty_thousand_records_over_four_shards_arrive_once_in_order() {
 
     let got = sizes_by_sym(&tp);
     for (sym, sizes) in &w.expected {
-        assert_eq!(got.get(sym), Some(sizes), "rows of {sym} missing, repeated or out of order");
+        assert_eq!(
+            got.get(sym),
+            Some(sizes),
+            "rows of {sym} missing, repeated or out of order"
+        );
     }
     assert_eq!(tp.row_count("trade"), Some(want));
     assert_eq!(quarantined.len(), w.bad);
@@ -112,12 +131,19 @@ async fn twenty_thousand_records_over_four_shards_arrive_once_in_order() {
         let body: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
         let reason = body["reason"].as_str().unwrap_or_default();
         assert!(reason.contains("price"), "reason names the field: {body}");
-        assert!(body["lane"].as_str().unwrap_or_default().contains(&stream), "{body}");
+        assert!(
+            body["lane"].as_str().unwrap_or_default().contains(&stream),
+            "{body}"
+        );
     }
     // The counts add up: every record once, in exactly one outcome.
     assert_eq!(total(&summary, "records"), 20_000, "{summary}");
     assert_eq!(total(&summary, "forwarded"), want as u64, "{summary}");
-    assert_eq!(total(&summary, "duplicates"), w.producer_duplicates as u64, "{summary}");
+    assert_eq!(
+        total(&summary, "duplicates"),
+        w.producer_duplicates as u64,
+        "{summary}"
+    );
     assert_eq!(total(&summary, "quarantined"), w.bad as u64, "{summary}");
     assert_eq!(total(&summary, "retried"), 0, "{summary}");
     assert!(logs.contains("progress"), "a progress line:\n{logs}");
@@ -131,7 +157,7 @@ async fn runner_killed_mid_run_resumes_from_lane_checkpoints() {
     create_stream(&emu.kinesis, &stream, 4).await;
     let table = unique_name("ckpt");
     ensure_table(&emu.ddb, &table).await.unwrap();
-    let w = workload(3_000, 4);
+    let w = workload(1_600, 4);
     put(&emu.kinesis, &stream, &w.recs).await;
     let quarantine = queue(&emu.sqs, &unique_name("quarantine"), &[]).await;
     let tp = bridge::tp().await;
@@ -143,8 +169,19 @@ async fn runner_killed_mid_run_resumes_from_lane_checkpoints() {
     // Claims expire with the batch timeout, so a claim held by the killed
     // process is taken over within seconds.
     let args = [
-        "kinesis", "--stream", &stream, "--batch-size", "100", "--idle-ms", "100",
-        "--batch-timeout-ms", "3000", "--retry-min-ms", "50", "--retry-max-ms", "500",
+        "kinesis",
+        "--stream",
+        &stream,
+        "--batch-size",
+        "100",
+        "--idle-ms",
+        "100",
+        "--batch-timeout-ms",
+        "3000",
+        "--retry-min-ms",
+        "50",
+        "--retry-max-ms",
+        "500",
     ];
     let first = runner(&emu, tp.local_addr(), &env, &args);
     let want = good(&w);
@@ -160,12 +197,17 @@ async fn runner_killed_mid_run_resumes_from_lane_checkpoints() {
     let second = runner(&emu, tp.local_addr(), &env, &args);
     let done = wait_until(Duration::from_secs(90), || {
         let got = sizes_by_sym(&tp);
-        w.expected
-            .iter()
-            .all(|(sym, sizes)| got.get(sym).is_some_and(|g| sizes.iter().all(|s| g.contains(s))))
+        w.expected.iter().all(|(sym, sizes)| {
+            got.get(sym)
+                .is_some_and(|g| sizes.iter().all(|s| g.contains(s)))
+        })
     })
     .await;
-    assert!(done, "not everything arrived after the restart:\n{}", second.logs());
+    assert!(
+        done,
+        "not everything arrived after the restart:\n{}",
+        second.logs()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, summary, logs) = second.terminate();
     assert!(status.success(), "{status}\n{logs}");
@@ -173,9 +215,18 @@ async fn runner_killed_mid_run_resumes_from_lane_checkpoints() {
     // The restart began after each shard's checkpoint: every shard says so,
     // and the records it settled (each counted once, whatever its outcome)
     // are far fewer than the stream holds. `records` counts retries too.
-    assert_eq!(logs.matches("After(\"").count(), 4, "shards resumed after a checkpoint:\n{logs}");
-    let settled = total(&summary, "forwarded") + total(&summary, "duplicates") + total(&summary, "quarantined");
-    assert!(settled < w.recs.len() as u64 - at_kill as u64 / 2, "settled {settled}: {summary}");
+    assert_eq!(
+        logs.matches("After(\"").count(),
+        4,
+        "shards resumed after a checkpoint:\n{logs}"
+    );
+    let settled = total(&summary, "forwarded")
+        + total(&summary, "duplicates")
+        + total(&summary, "quarantined");
+    assert!(
+        settled < w.recs.len() as u64 - at_kill as u64 / 2,
+        "settled {settled}: {summary}"
+    );
     eprintln!("after the restart: {summary}");
     // Nothing lost, order kept, and a record repeats only inside the window:
     // confirmed by the stand-in but not yet committed when the kill came,
@@ -202,7 +253,7 @@ async fn tickerplant_killed_mid_run_and_restarted_loses_nothing() {
     let emu = emulators().await;
     let stream = unique_name("tpkill");
     create_stream(&emu.kinesis, &stream, 4).await;
-    let mut w = workload(4_000, 4);
+    let mut w = workload(2_000, 4);
     // Clean records only: this test is about the tickerplant.
     w.recs.retain(|(_, p)| !p.contains("n/a"));
     let tp = bridge::tp().await;
@@ -211,8 +262,19 @@ async fn tickerplant_killed_mid_run_and_restarted_loses_nothing() {
         &emu,
         addr,
         &[("TICKBRIDGE_STORE", "memory")],
-        &["kinesis", "--stream", &stream, "--batch-size", "50", "--idle-ms", "50",
-          "--retry-min-ms", "50", "--retry-max-ms", "300"],
+        &[
+            "kinesis",
+            "--stream",
+            &stream,
+            "--batch-size",
+            "50",
+            "--idle-ms",
+            "50",
+            "--retry-min-ms",
+            "50",
+            "--retry-max-ms",
+            "300",
+        ],
     );
     put(&emu.kinesis, &stream, &w.recs).await;
     let want = good(&w);
@@ -235,7 +297,10 @@ async fn tickerplant_killed_mid_run_and_restarted_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = sizes_by_sym(&tp2);
     let (status, summary, logs) = r.terminate();
-    assert!(done, "not everything arrived after the restart: {summary}\n{logs}");
+    assert!(
+        done,
+        "not everything arrived after the restart: {summary}\n{logs}"
+    );
     assert!(status.success(), "{status}\n{logs}");
     let mut repeated = 0;
     for (sym, sizes) in &w.expected {
@@ -248,15 +313,28 @@ async fn tickerplant_killed_mid_run_and_restarted_loses_nothing() {
         // tickerplant took but never confirmed (its chaser got no reply),
         // so it is resent: the tail of one is the head of the other.
         let overlap = a.iter().filter(|s| b.contains(s)).count();
-        assert!(overlap <= 50, "{sym}: {overlap} repeats, more than the batch in flight");
-        assert_eq!(&a[a.len() - overlap..], &b[..overlap], "{sym}: repeats not at the seam");
+        assert!(
+            overlap <= 50,
+            "{sym}: {overlap} repeats, more than the batch in flight"
+        );
+        assert_eq!(
+            &a[a.len() - overlap..],
+            &b[..overlap],
+            "{sym}: repeats not at the seam"
+        );
         let mut all = a.clone();
         all.extend_from_slice(&b[overlap..]);
         assert_eq!(&all, sizes, "{sym}: lost or out of order");
         repeated += overlap;
     }
-    eprintln!("{repeated} rows repeated at the seam; retried {}", total(&summary, "retried"));
-    assert!(total(&summary, "retried") > 0, "the kill was noticed: {summary}");
+    eprintln!(
+        "{repeated} rows repeated at the seam; retried {}",
+        total(&summary, "retried")
+    );
+    assert!(
+        total(&summary, "retried") > 0,
+        "the kill was noticed: {summary}"
+    );
     tp2.shutdown().await;
 }
 
@@ -301,21 +379,35 @@ async fn poison_fifo_message_reaches_the_dlq_and_holds_only_its_group() {
     let r = runner(
         &emu,
         tp.local_addr(),
-        &[("TICKBRIDGE_STORE", "memory"), ("TICKBRIDGE_BAD_RECORDS", "fail")],
+        &[
+            ("TICKBRIDGE_STORE", "memory"),
+            ("TICKBRIDGE_BAD_RECORDS", "fail"),
+        ],
         // One message per receive: moto, unlike SQS, hands out a FIFO
         // group's later messages out of order once several of them time out
         // together (it checks the group's in-flight state per message while
         // it releases them). With one in flight per group the queue behaves
         // as SQS does; the failure response listing the rest of a group is
         // covered by the bridge tests.
-        &["sqs", "--queue", &main, "--wait-secs", "1", "--batch-size", "1"],
+        &[
+            "sqs",
+            "--queue",
+            &main,
+            "--wait-secs",
+            "1",
+            "--batch-size",
+            "1",
+        ],
     );
     let start = Instant::now();
     let b_flowed = wait_until(Duration::from_secs(20), || sizes_of(&tp, "B").len() == 5).await;
     assert!(b_flowed, "group B is held up:\n{}", r.logs());
     assert_eq!(sizes_of(&tp, "B"), vec![11, 12, 13, 14, 15]);
     // Group A waits behind its poison message while it is being retried.
-    assert!(sizes_of(&tp, "A").is_empty(), "A went past its poison message");
+    assert!(
+        sizes_of(&tp, "A").is_empty(),
+        "A went past its poison message"
+    );
     let a_flowed = wait_until(Duration::from_secs(30), || sizes_of(&tp, "A").len() == 3).await;
     let waited = start.elapsed();
     let dead = drain(&emu.sqs, &dlq, 1, Duration::from_secs(10)).await;
@@ -326,9 +418,17 @@ async fn poison_fifo_message_reaches_the_dlq_and_holds_only_its_group() {
     assert_eq!(dead.len(), 1, "the poison message is in the DLQ");
     assert_eq!(dead[0].body(), Some(bad_trade(1, "A").as_str()));
     // Two receives by the runner, each a failure; then the redrive policy.
-    assert!(waited >= Duration::from_secs(4), "A resumed after {waited:?}: too early for two visibility timeouts");
-    let poison_attempts = logs.matches("messages left to their visibility timeout").count();
-    assert!(poison_attempts >= 2, "poison received {poison_attempts} times:\n{logs}");
+    assert!(
+        waited >= Duration::from_secs(4),
+        "A resumed after {waited:?}: too early for two visibility timeouts"
+    );
+    let poison_attempts = logs
+        .matches("messages left to their visibility timeout")
+        .count();
+    assert!(
+        poison_attempts >= 2,
+        "poison received {poison_attempts} times:\n{logs}"
+    );
     assert_eq!(total(&summary, "forwarded"), 8, "{summary}");
     assert_eq!(total(&summary, "deleted"), 8, "{summary}");
     tp.shutdown().await;
@@ -341,7 +441,16 @@ async fn bench_run_prints_records_per_second_and_dynamodb_cost() {
         std::process::Command::new(env!("CARGO_BIN_EXE_tickbridge"))
             // The in-memory store counts the requests DynamoDB would serve
             // (moto's own speed, ~150 records/s here, would be the figure).
-            .args(["bench", "run", "--records", "8000", "--shards", "4", "--batch-size", "1000"])
+            .args([
+                "bench",
+                "run",
+                "--records",
+                "4000",
+                "--shards",
+                "4",
+                "--batch-size",
+                "1000",
+            ])
             .args(["--kinesis-endpoint", &emu.kinesis_endpoint])
             .env("TICKBRIDGE_LOG", "warn")
             .output()
@@ -350,17 +459,21 @@ async fn bench_run_prints_records_per_second_and_dynamodb_cost() {
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("{stdout}");
     let report: serde_json::Value = stdout
         .lines()
         .find_map(|l| serde_json::from_str(l).ok())
         .expect("a JSON report line");
-    assert_eq!(report["records"], 8000);
+    assert_eq!(report["records"], 4000);
     assert_eq!(report["store"], "memory, counted");
     assert!(report["records_per_s"].as_f64().unwrap() > 0.0, "{report}");
     // Every record reached the stand-in, none twice.
-    assert_eq!(report["rows_at_tickerplant"], 8000, "{report}");
+    assert_eq!(report["rows_at_tickerplant"], 4000, "{report}");
     // Payload keys cost about one claim per record plus batched completes
     // and two checkpoint requests per shard batch: well under 2 per record.
     let per_1000 = report["dynamodb_requests_per_1000"].as_f64().unwrap();

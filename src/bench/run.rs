@@ -100,11 +100,19 @@ pub async fn measure(args: Args) -> anyhow::Result<Report> {
         .map_err(|e| anyhow::anyhow!("create stream {stream}: {e:?}"))?;
     let started = Instant::now();
     loop {
-        let d = kinesis.describe_stream_summary().stream_name(&stream).send().await?;
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active) {
+        let d = kinesis
+            .describe_stream_summary()
+            .stream_name(&stream)
+            .send()
+            .await?;
+        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
+        {
             break;
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "stream {stream} not active");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "stream {stream} not active"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let result = bench_on(&args, &kinesis, &stream).await;
@@ -117,10 +125,16 @@ pub async fn measure(args: Args) -> anyhow::Result<Report> {
     result
 }
 
-async fn bench_on(args: &Args, kinesis: &aws_sdk_kinesis::Client, stream: &str) -> anyhow::Result<Report> {
+async fn bench_on(
+    args: &Args,
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+) -> anyhow::Result<Report> {
     // Produce first, so the figure is the runner's, not the producer's.
     let mut rng = Rng::new(11);
-    let payloads: Vec<String> = (0..args.records).map(|n| payload("trade", n, &mut rng)).collect();
+    let payloads: Vec<String> = (0..args.records)
+        .map(|n| payload("trade", n, &mut rng))
+        .collect();
     for (c, chunk) in payloads.chunks(500).enumerate() {
         let mut entries: Vec<PutRecordsRequestEntry> = chunk
             .iter()
@@ -133,7 +147,12 @@ async fn bench_on(args: &Args, kinesis: &aws_sdk_kinesis::Client, stream: &str) 
             })
             .collect::<Result<_, _>>()?;
         for _ in 0..20 {
-            let out = kinesis.put_records().stream_name(stream).set_records(Some(entries.clone())).send().await?;
+            let out = kinesis
+                .put_records()
+                .stream_name(stream)
+                .set_records(Some(entries.clone()))
+                .send()
+                .await?;
             match out.records().iter().position(|r| r.error_code().is_some()) {
                 None => break,
                 Some(i) => {
@@ -144,7 +163,10 @@ async fn bench_on(args: &Args, kinesis: &aws_sdk_kinesis::Client, stream: &str) 
         }
     }
 
-    let tp = spawn(TickerplantConfig::new(crate::schema::embedded::schemas().map_err(anyhow::Error::msg)?)).await?;
+    let tp = spawn(TickerplantConfig::new(
+        crate::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
+    ))
+    .await?;
     let mut vars = vec![
         ("TICKBRIDGE_TP".to_string(), tp.local_addr().to_string()),
         ("TICKBRIDGE_STORE".to_string(), "memory".to_string()),
@@ -185,16 +207,25 @@ async fn bench_on(args: &Args, kinesis: &aws_sdk_kinesis::Client, stream: &str) 
     ));
     let limit = Duration::from_secs(args.timeout_secs);
     let settled = |s: &Stats| {
-        s.forwarded.load(Ordering::Relaxed) + s.duplicates.load(Ordering::Relaxed) + s.quarantined.load(Ordering::Relaxed)
+        s.forwarded.load(Ordering::Relaxed)
+            + s.duplicates.load(Ordering::Relaxed)
+            + s.quarantined.load(Ordering::Relaxed)
     };
-    while settled(&stats) < args.records as u64 && started.elapsed() < limit && !runner.is_finished() {
+    while settled(&stats) < args.records as u64
+        && started.elapsed() < limit
+        && !runner.is_finished()
+    {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
     trigger.trigger();
     runner.await??;
     let done = settled(&stats);
-    anyhow::ensure!(done >= args.records as u64, "only {done} of {} records settled within {limit:?}", args.records);
+    anyhow::ensure!(
+        done >= args.records as u64,
+        "only {done} of {} records settled within {limit:?}",
+        args.records
+    );
     let requests = stats.dynamodb_requests.load(Ordering::Relaxed);
     let rows = tp.row_count("trade").unwrap_or(0);
     tp.shutdown().await;

@@ -169,7 +169,12 @@ pub struct Runner {
     _dir: tempfile::TempDir,
 }
 
-pub fn runner(emu: &Emulators, tp: std::net::SocketAddr, env: &[(&str, &str)], args: &[&str]) -> Runner {
+pub fn runner(
+    emu: &Emulators,
+    tp: std::net::SocketAddr,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Runner {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("runner.log");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickbridge"));
@@ -223,7 +228,10 @@ impl Runner {
             }
             if start.elapsed() > Duration::from_secs(30) {
                 let _ = self.child.kill();
-                panic!("runner did not stop within 30 s of SIGTERM:\n{}", self.logs());
+                panic!(
+                    "runner did not stop within 30 s of SIGTERM:\n{}",
+                    self.logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         };
