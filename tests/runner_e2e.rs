@@ -482,3 +482,172 @@ async fn bench_run_prints_records_per_second_and_dynamodb_cost() {
     let per_1000 = report["dynamodb_requests_per_1000"].as_f64().unwrap();
     assert!(per_1000 > 1000.0 && per_1000 < 2000.0, "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_batches_go_to_the_on_failure_queue_in_lambdas_shape() {
+    let emu = emulators().await;
+    let stream = unique_name("onfail");
+    let arn = create_stream(&emu.kinesis, &stream, 1).await;
+    let dest = queue(&emu.sqs, &unique_name("onfailure"), &[]).await;
+    // 0..10 good, 10 bad (fails under `fail`), 11..20 good.
+    let recs: Vec<(usize, String)> = (0..20)
+        .map(|n| {
+            (
+                0,
+                if n == 10 {
+                    bad_trade(n, "F")
+                } else {
+                    trade(n, "F")
+                },
+            )
+        })
+        .collect();
+    put(&emu.kinesis, &stream, &recs).await;
+    let tp = bridge::tp().await;
+    let r = runner(
+        &emu,
+        tp.local_addr(),
+        &[
+            ("TICKBRIDGE_STORE", "memory"),
+            ("TICKBRIDGE_BAD_RECORDS", "fail"),
+        ],
+        &[
+            "kinesis",
+            "--stream",
+            &stream,
+            "--batch-size",
+            "100",
+            "--idle-ms",
+            "100",
+            "--max-retries",
+            "2",
+            "--bisect-on-error",
+            "--on-failure-queue",
+            &dest,
+            "--retry-min-ms",
+            "20",
+            "--retry-max-ms",
+            "100",
+        ],
+    );
+    let msgs = drain(&emu.sqs, &dest, 1, Duration::from_secs(30)).await;
+    let flowed = wait_until(Duration::from_secs(20), || sizes_of(&tp, "F").len() == 19).await;
+    let (status, summary, logs) = r.terminate();
+    assert!(status.success(), "{status}\n{logs}");
+    assert!(
+        flowed,
+        "records around the bad one: {:?}\n{logs}",
+        sizes_of(&tp, "F")
+    );
+    let want: Vec<i64> = (0..20).filter(|n| *n != 10).collect();
+    assert_eq!(sizes_of(&tp, "F"), want);
+    assert_eq!(msgs.len(), 1, "{summary}\n{logs}");
+    let m: tickbridge::runner::on_failure::OnFailureMessage =
+        serde_json::from_str(msgs[0].body().unwrap()).unwrap();
+    let info = &m.kinesis_batch_info;
+    assert_eq!(info.stream_arn, arn);
+    assert_eq!(info.shard_id, "shardId-000000000000");
+    // Bisection narrowed the failing half down to the bad record alone.
+    assert_eq!(info.batch_size, 1, "{info:?}");
+    assert_eq!(info.start_sequence_number, info.end_sequence_number);
+    assert_eq!(m.request_context.condition, "RetryAttemptsExhausted");
+    assert_eq!(m.request_context.approximate_invoke_count, 3);
+    let raw: serde_json::Value = serde_json::from_str(msgs[0].body().unwrap()).unwrap();
+    for field in [
+        "requestContext",
+        "responseContext",
+        "version",
+        "timestamp",
+        "KinesisBatchInfo",
+    ] {
+        assert!(raw.get(field).is_some(), "{field} missing: {raw}");
+    }
+    assert_eq!(total(&summary, "sent_to_on_failure"), 1, "{summary}");
+    tp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_shard_is_read_to_its_end_before_its_children() {
+    let emu = emulators().await;
+    let stream = unique_name("split");
+    create_stream(&emu.kinesis, &stream, 1).await;
+    let before: Vec<(usize, String)> = (0..300).map(|n| (0, trade(n, "P"))).collect();
+    put(&emu.kinesis, &stream, &before).await;
+    let keys = shard_hash_keys(&emu.kinesis, &stream).await;
+    // Split the one shard in the middle of the hash key space (2^127).
+    emu.kinesis
+        .split_shard()
+        .stream_name(&stream)
+        .shard_to_split(&keys[0].0)
+        .new_starting_hash_key("170141183460469231731687303715884105728")
+        .send()
+        .await
+        .unwrap();
+    let mut children = Vec::new();
+    for _ in 0..100 {
+        let out = emu
+            .kinesis
+            .list_shards()
+            .stream_name(&stream)
+            .send()
+            .await
+            .unwrap();
+        children = out
+            .shards()
+            .iter()
+            .filter(|s| s.parent_shard_id().is_some())
+            .map(|s| s.hash_key_range().unwrap().starting_hash_key().to_string())
+            .collect();
+        if children.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(children.len(), 2, "the split made two children");
+    let tp = bridge::tp().await;
+    let r = runner(
+        &emu,
+        tp.local_addr(),
+        &[("TICKBRIDGE_STORE", "memory")],
+        &[
+            "kinesis",
+            "--stream",
+            &stream,
+            "--batch-size",
+            "50",
+            "--idle-ms",
+            "100",
+            "--discovery-ms",
+            "500",
+        ],
+    );
+    // Records on the children, put while the parent is being read.
+    for (c, key) in children.iter().enumerate() {
+        for n in 0..20 {
+            emu.kinesis
+                .put_record()
+                .stream_name(&stream)
+                .partition_key("x")
+                .explicit_hash_key(key)
+                .data(aws_sdk_kinesis::primitives::Blob::new(trade(
+                    1000 * (c as i64 + 1) + n,
+                    "P",
+                )))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let done = wait_until(Duration::from_secs(40), || sizes_of(&tp, "P").len() == 340).await;
+    let (status, _summary, logs) = r.terminate();
+    assert!(done, "{:?}\n{logs}", sizes_of(&tp, "P").len());
+    assert!(status.success());
+    let got = sizes_of(&tp, "P");
+    // Every parent record first, in order; then each child in its order.
+    assert_eq!(&got[..300], &(0..300).collect::<Vec<i64>>()[..]);
+    for c in 1..=2i64 {
+        let child: Vec<i64> = got.iter().copied().filter(|s| s / 1000 == c).collect();
+        assert_eq!(child, (0..20).map(|n| 1000 * c + n).collect::<Vec<_>>());
+    }
+    assert!(logs.contains("shard read to its end"), "{logs}");
+}

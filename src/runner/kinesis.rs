@@ -452,6 +452,9 @@ async fn handle_with_retries(
             return Handled::Stopped;
         }
         if ctx.settings.bisect_on_error && rest.len() > 1 {
+            // Each half gets its own retries, so bisection narrows a poison
+            // record down to itself before it is given up on.
+            attempts = 0;
             let mut first = rest;
             let second = first.split_off(first.len() / 2);
             queue.push_front(second);
