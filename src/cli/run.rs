@@ -209,3 +209,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_timestamp;
+
+    #[test]
+    fn timestamps_are_epoch_seconds_or_rfc3339() {
+        assert_eq!(parse_timestamp("1764000000.5").unwrap(), 1_764_000_000.5);
+        assert_eq!(
+            parse_timestamp("2025-11-24T16:00:00Z").unwrap(),
+            1_764_000_000.0
+        );
+        let err = parse_timestamp("yesterday").unwrap_err().to_string();
+        assert!(err.contains("--timestamp"), "{err}");
+    }
+}

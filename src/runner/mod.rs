@@ -22,7 +22,8 @@ pub mod shutdown;
 pub mod sqs;
 
 /// Running totals across every shard or the queue, for progress lines and
-/// the exit summary.
+/// the exit summary. `records` and `retried` count every attempt: a record
+/// retried twice is counted three times there, once in its final outcome.
 #[derive(Debug, Default)]
 pub struct Stats {
     pub batches: AtomicU64,

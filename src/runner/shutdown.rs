@@ -58,14 +58,6 @@ async fn wait_for_signal() {
 }
 
 impl Shutdown {
-    /// A receiver that never fires (benchmarks, tests driving their own stop).
-    pub fn never() -> Shutdown {
-        let (tx, rx) = watch::channel(false);
-        // The sender is leaked so the channel never reports closed-as-stop.
-        std::mem::forget(tx);
-        Shutdown(rx)
-    }
-
     pub fn requested(&self) -> bool {
         *self.0.borrow()
     }
