@@ -651,3 +651,58 @@ async fn a_split_shard_is_read_to_its_end_before_its_children() {
     }
     assert!(logs.contains("shard read to its end"), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_run_finishes_the_batch_in_flight_and_repeats_nothing() {
+    let emu = emulators().await;
+    let stream = unique_name("term");
+    create_stream(&emu.kinesis, &stream, 2).await;
+    let table = unique_name("term");
+    ensure_table(&emu.ddb, &table).await.unwrap();
+    let quarantine = queue(&emu.sqs, &unique_name("quarantine"), &[]).await;
+    let w = workload(800, 2);
+    put(&emu.kinesis, &stream, &w.recs).await;
+    let tp = bridge::tp().await;
+    let env = [
+        ("TICKBRIDGE_STORE", "dynamodb"),
+        ("TICKBRIDGE_DEDUPE_TABLE", table.as_str()),
+        ("TICKBRIDGE_QUARANTINE_QUEUE_URL", quarantine.as_str()),
+    ];
+    let args = [
+        "kinesis",
+        "--stream",
+        &stream,
+        "--batch-size",
+        "50",
+        "--idle-ms",
+        "100",
+    ];
+    let want = good(&w);
+    let first = runner(&emu, tp.local_addr(), &env, &args);
+    let partway = wait_until(Duration::from_secs(60), || {
+        tp.row_count("trade").unwrap_or(0) >= want / 4
+    })
+    .await;
+    assert!(partway, "no progress:\n{}", first.logs());
+    let (status, summary, logs) = first.terminate();
+    let at_stop = tp.row_count("trade").unwrap_or(0);
+    eprintln!("SIGTERM after {at_stop} of {want} rows: {summary}");
+    assert!(status.success(), "{status}\n{logs}");
+    assert!(logs.contains("stop requested"), "{logs}");
+    assert!(at_stop < want, "stopped too late to show anything");
+
+    let second = runner(&emu, tp.local_addr(), &env, &args);
+    let done = wait_until(Duration::from_secs(60), || {
+        tp.row_count("trade").unwrap_or(0) >= want
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _, logs) = second.terminate();
+    assert!(done && status.success(), "{status}\n{logs}");
+    // A graceful stop commits what it confirmed: nothing lost, nothing twice.
+    let got = sizes_by_sym(&tp);
+    for (sym, sizes) in &w.expected {
+        assert_eq!(got.get(sym), Some(sizes), "{sym}");
+    }
+    tp.shutdown().await;
+}
