@@ -67,6 +67,10 @@ pub fn sqs_client(config: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
 }
 
+pub fn kinesis_client(config: &SdkConfig) -> aws_sdk_kinesis::Client {
+    aws_sdk_kinesis::Client::new(config)
+}
+
 /// FNV-1a (64-bit) of `parts` joined by a zero byte, as 16 hex digits: a
 /// stable, dependency-free digest for identifiers AWS limits in length
 /// (SQS deduplication ids, over-long DynamoDB keys). Not cryptographic.

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod quarantine;
 pub mod replay;
+pub mod runner;
 pub mod schema;
 pub mod source;
 pub mod tp;

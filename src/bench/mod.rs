@@ -6,4 +6,5 @@ pub mod encode;
 pub mod events;
 pub mod latency;
 pub mod replay;
+pub mod run;
 pub mod tp;

@@ -18,6 +18,9 @@ pub enum BenchCommand {
     Tp(bench::tp::Args),
     /// Replay throughput from an SQS FIFO dead-letter queue on moto (messages/s).
     Replay(bench::replay::Args),
+    /// Records/s through Kinesis → `tickbridge run` → the stand-in, with
+    /// DynamoDB requests per 1,000 records.
+    Run(bench::run::Args),
     /// Write a realistic Kinesis or SQS FIFO event file.
     Events(bench::events::Args),
     /// The whole bridge on a 10,000-record Kinesis event: records/s, handler
@@ -34,5 +37,6 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Replay(a) => bench::replay::run(a),
         BenchCommand::Events(a) => bench::events::run(a),
         BenchCommand::Bridge(a) => bench::bridge::run(a),
+        BenchCommand::Run(a) => bench::run::run(a),
     }
 }

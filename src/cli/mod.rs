@@ -11,6 +11,7 @@ pub mod demo;
 pub mod invoke;
 pub mod kdb;
 pub mod replay;
+pub mod run;
 pub mod schema;
 pub mod tp;
 
@@ -53,6 +54,8 @@ pub enum Command {
     Bench(bench::BenchCommand),
     /// The deployed function: mapping status, pause/resume, reserved concurrency.
     Ctl(ctl::CtlArgs),
+    /// Poll Kinesis or SQS directly, with the event source mapping's semantics.
+    Run(run::RunArgs),
 }
 
 /// Logs go to stderr so stdout stays for the command's own output.
@@ -87,5 +90,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(c) => replay::run(c),
         Command::Bench(c) => bench::run(c),
         Command::Ctl(a) => ctl::run(a),
+        Command::Run(a) => run::run(a),
     }
 }

@@ -96,7 +96,9 @@ impl DedupeStore for MemoryStore {
             .iter()
             .map(|k| {
                 let claim = match state.get(k) {
-                    Some(KeyState::Completed { expires_at_s }) if expires_at_s.saturating_mul(1000) > now_ms => {
+                    Some(KeyState::Completed { expires_at_s })
+                        if expires_at_s.saturating_mul(1000) > now_ms =>
+                    {
                         Claim::Completed
                     }
                     Some(KeyState::InProgress { until_ms }) if *until_ms > now_ms => {

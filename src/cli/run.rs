@@ -1,0 +1,227 @@
+//! `tickbridge run kinesis|sqs`: the polling runner (see `runner`). Settings
+//! come from the same `TICKBRIDGE_*` variables as the Lambda, with the
+//! flags below on top; AWS endpoints from the usual AWS variables
+//! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_KINESIS`, …).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+
+use super::invoke::config_with;
+use crate::lambda::App;
+use crate::runner::kinesis::{KinesisSettings, StartingPosition};
+use crate::runner::sqs::SqsSettings;
+use crate::runner::{print_summary, shutdown, spawn_progress, Stats};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(subcommand)]
+    pub source: RunSource,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunSource {
+    /// Poll every shard of a Kinesis stream.
+    Kinesis(KinesisArgs),
+    /// Long-poll an SQS queue (FIFO or standard).
+    Sqs(SqsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    /// Tickerplant; default `TICKBRIDGE_TP`.
+    #[arg(long, global = true)]
+    pub tp: Option<String>,
+    /// Dedupe store; default `TICKBRIDGE_STORE`.
+    #[arg(long, global = true, value_parser = ["memory", "dynamodb"])]
+    pub store: Option<String>,
+    /// DynamoDB table; default `TICKBRIDGE_DEDUPE_TABLE`.
+    #[arg(long, global = true)]
+    pub dedupe_table: Option<String>,
+    /// Quarantine queue URL; default `TICKBRIDGE_QUARANTINE_QUEUE_URL`.
+    #[arg(long, global = true)]
+    pub quarantine_queue: Option<String>,
+    /// `quarantine` or `fail`; default `TICKBRIDGE_BAD_RECORDS`.
+    #[arg(long, global = true, value_parser = ["quarantine", "fail"])]
+    pub bad_records: Option<String>,
+    /// Schema directory; default `TICKBRIDGE_SCHEMAS` or the embedded examples.
+    #[arg(long, global = true)]
+    pub schemas: Option<String>,
+    /// Time one batch may take in the pipeline (the Lambda timeout).
+    #[arg(long, global = true, default_value_t = 60_000)]
+    pub batch_timeout_ms: u64,
+    /// Smallest and largest pause between retries.
+    #[arg(long, global = true, default_value_t = 100)]
+    pub retry_min_ms: u64,
+    #[arg(long, global = true, default_value_t = 5_000)]
+    pub retry_max_ms: u64,
+    /// A progress line every this many seconds (0: none).
+    #[arg(long, global = true, default_value_t = 10)]
+    pub progress_secs: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct KinesisArgs {
+    #[arg(long)]
+    pub stream: String,
+    /// Records per GetRecords (Lambda's BatchSize).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub batch_size: i32,
+    /// Where shards without a checkpoint start.
+    #[arg(long, default_value = "trim-horizon", value_parser = ["trim-horizon", "latest", "at-timestamp"])]
+    pub starting_position: String,
+    /// With `at-timestamp`: seconds since the Unix epoch, or RFC 3339.
+    #[arg(long)]
+    pub timestamp: Option<String>,
+    /// Retries of a failing batch before its metadata goes to the
+    /// on-failure queue; -1 retries until it succeeds (Lambda's default).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub max_retries: i64,
+    /// Split a failing batch in two and retry each half.
+    #[arg(long)]
+    pub bisect_on_error: bool,
+    /// SQS queue URL for exhausted batches (Lambda's on-failure destination).
+    #[arg(long)]
+    pub on_failure_queue: Option<String>,
+    /// Pause after an empty read of a shard.
+    #[arg(long, default_value_t = 1000)]
+    pub idle_ms: u64,
+    /// How often the shard list is read again (resharding).
+    #[arg(long, default_value_t = 10_000)]
+    pub discovery_ms: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct SqsArgs {
+    #[arg(long)]
+    pub queue: String,
+    /// Messages per receive (1..=10).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..=10))]
+    pub batch_size: i32,
+    /// Long polling wait (0..=20 s).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=20))]
+    pub wait_secs: u64,
+}
+
+fn parse_timestamp(raw: &str) -> anyhow::Result<f64> {
+    if let Ok(secs) = raw.trim().parse::<f64>() {
+        return Ok(secs);
+    }
+    let ns = crate::schema::time::parse_rfc3339(raw.trim())
+        .map_err(|e| anyhow::anyhow!("--timestamp {raw:?}: not epoch seconds or RFC 3339 ({e})"))?;
+    Ok(ns as f64 / 1e9)
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let c = &args.common;
+    let config = config_with(&[
+        ("TICKBRIDGE_TP", c.tp.clone()),
+        ("TICKBRIDGE_STORE", c.store.clone()),
+        ("TICKBRIDGE_DEDUPE_TABLE", c.dedupe_table.clone()),
+        (
+            "TICKBRIDGE_QUARANTINE_QUEUE_URL",
+            c.quarantine_queue.clone(),
+        ),
+        ("TICKBRIDGE_BAD_RECORDS", c.bad_records.clone()),
+        ("TICKBRIDGE_SCHEMAS", c.schemas.clone()),
+    ])?;
+    let batch_timeout = Duration::from_millis(c.batch_timeout_ms);
+    let retry_min = Duration::from_millis(c.retry_min_ms);
+    let retry_max = Duration::from_millis(c.retry_max_ms.max(c.retry_min_ms));
+    let progress = Duration::from_secs(c.progress_secs);
+    super::runtime()?.block_on(async move {
+        let app = Arc::new(App::init(config).await?);
+        let sdk = crate::aws::sdk_config(None).await;
+        let stats = Arc::new(Stats::default());
+        let (trigger, stop) = shutdown::channel();
+        trigger.on_signals();
+        let started = Instant::now();
+        let (what, progress_task) = match &args.source {
+            RunSource::Kinesis(_) => (
+                "kinesis",
+                spawn_progress(stats.clone(), progress, "kinesis"),
+            ),
+            RunSource::Sqs(_) => ("sqs", spawn_progress(stats.clone(), progress, "sqs")),
+        };
+        if progress.is_zero() {
+            progress_task.abort();
+        }
+        let result = match args.source {
+            RunSource::Kinesis(k) => {
+                let starting_position = match k.starting_position.as_str() {
+                    "latest" => StartingPosition::Latest,
+                    "at-timestamp" => StartingPosition::AtTimestamp(parse_timestamp(
+                        k.timestamp.as_deref().ok_or_else(|| {
+                            anyhow::anyhow!("--starting-position at-timestamp needs --timestamp")
+                        })?,
+                    )?),
+                    _ => StartingPosition::TrimHorizon,
+                };
+                let mut s = KinesisSettings::new(k.stream);
+                s.batch_size = k.batch_size;
+                s.starting_position = starting_position;
+                s.idle_wait = Duration::from_millis(k.idle_ms);
+                s.discovery_interval = Duration::from_millis(k.discovery_ms.max(100));
+                s.max_retries = u32::try_from(k.max_retries).ok();
+                s.bisect_on_error = k.bisect_on_error;
+                s.on_failure_queue = k.on_failure_queue;
+                s.batch_timeout = batch_timeout;
+                s.retry_min = retry_min;
+                s.retry_max = retry_max;
+                let sqs = s
+                    .on_failure_queue
+                    .as_ref()
+                    .map(|_| crate::aws::sqs_client(&sdk));
+                crate::runner::kinesis::run(
+                    app.clone(),
+                    crate::aws::kinesis_client(&sdk),
+                    sqs,
+                    s,
+                    stats.clone(),
+                    stop,
+                )
+                .await
+            }
+            RunSource::Sqs(q) => {
+                let mut s = SqsSettings::new(q.queue);
+                s.batch_size = q.batch_size;
+                s.wait_time = Duration::from_secs(q.wait_secs);
+                s.batch_timeout = batch_timeout;
+                s.retry_min = retry_min;
+                s.retry_max = retry_max;
+                crate::runner::sqs::run(
+                    app.clone(),
+                    crate::aws::sqs_client(&sdk),
+                    s,
+                    stats.clone(),
+                    stop,
+                )
+                .await
+            }
+        };
+        progress_task.abort();
+        print_summary(what, &stats.totals(), started.elapsed());
+        result?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_timestamp;
+
+    #[test]
+    fn timestamps_are_epoch_seconds_or_rfc3339() {
+        assert_eq!(parse_timestamp("1764000000.5").unwrap(), 1_764_000_000.5);
+        assert_eq!(
+            parse_timestamp("2025-11-24T16:00:00Z").unwrap(),
+            1_764_000_000.0
+        );
+        let err = parse_timestamp("yesterday").unwrap_err().to_string();
+        assert!(err.contains("--timestamp"), "{err}");
+    }
+}

@@ -1,0 +1,666 @@
+//! `tickbridge run kinesis`: every shard polled on its own task, as an
+//! event source mapping does it.
+//!
+//! - One batch in flight per shard, so a shard's records reach the
+//!   pipeline in order; shards run concurrently and share the App's single
+//!   tickerplant connection (order holds per connection, DESIGN §4).
+//! - Resharding: a child shard starts only after every parent still in the
+//!   stream has been read to its end.
+//! - Where a shard starts: after its lane checkpoint when the store has one
+//!   (DynamoDB survives restarts), else at the starting position.
+//! - A batch whose response names a failed record is retried from that
+//!   record with bounded, jittered backoff, bisected when set; past the
+//!   retry limit its coordinates go to the on-failure queue and the shard
+//!   moves on.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::types::{Record as KRecord, Shard, ShardIteratorType};
+use base64::Engine;
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use super::on_failure::{
+    rfc3339_ms, KinesisBatchInfo, OnFailureMessage, RequestContext, ResponseContext,
+    RETRIES_EXHAUSTED,
+};
+use super::shutdown::Shutdown;
+use super::Stats;
+use crate::dedupe::DedupeStore;
+use crate::lambda::App;
+use crate::pipeline::BatchContext;
+
+/// Where a shard with no checkpoint starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StartingPosition {
+    TrimHorizon,
+    Latest,
+    /// Seconds since the Unix epoch.
+    AtTimestamp(f64),
+}
+
+#[derive(Clone, Debug)]
+pub struct KinesisSettings {
+    pub stream: String,
+    /// GetRecords limit (1..=10000), Lambda's BatchSize.
+    pub batch_size: i32,
+    pub starting_position: StartingPosition,
+    /// Wait after an empty GetRecords (Lambda polls idle shards once a second).
+    pub idle_wait: Duration,
+    /// How often the shard list is read again to find new shards.
+    pub discovery_interval: Duration,
+    /// Retries of a failing batch before it goes to the on-failure queue;
+    /// `None` retries until it succeeds (Lambda's -1).
+    pub max_retries: Option<u32>,
+    /// Split a failing batch in two and retry each half.
+    pub bisect_on_error: bool,
+    /// SQS queue URL for the batch metadata of exhausted batches.
+    pub on_failure_queue: Option<String>,
+    /// Time one invocation of the pipeline may take.
+    pub batch_timeout: Duration,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+    /// What `functionArn` says in on-failure messages.
+    pub function_name: String,
+}
+
+impl KinesisSettings {
+    pub fn new(stream: impl Into<String>) -> KinesisSettings {
+        KinesisSettings {
+            stream: stream.into(),
+            batch_size: 100,
+            starting_position: StartingPosition::TrimHorizon,
+            idle_wait: Duration::from_secs(1),
+            discovery_interval: Duration::from_secs(10),
+            max_retries: None,
+            bisect_on_error: false,
+            on_failure_queue: None,
+            batch_timeout: Duration::from_secs(60),
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_secs(5),
+            function_name: "tickbridge-run".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("kinesis {op} on stream {stream}: {reason}")]
+    Kinesis {
+        op: &'static str,
+        stream: String,
+        reason: String,
+    },
+    #[error("sqs {op} on queue {queue}: {reason}")]
+    Sqs {
+        op: &'static str,
+        queue: String,
+        reason: String,
+    },
+}
+
+/// What the shard poller knows about the stream, shared by its tasks.
+struct Ctx {
+    app: Arc<App>,
+    kinesis: aws_sdk_kinesis::Client,
+    sqs: Option<aws_sdk_sqs::Client>,
+    settings: KinesisSettings,
+    stream_arn: String,
+    region: String,
+    stats: Arc<Stats>,
+}
+
+/// How a shard task ended.
+#[derive(Debug, PartialEq, Eq)]
+enum ShardEnd {
+    /// Read to its end (closed by resharding): children may start.
+    Finished,
+    /// Stopped by shutdown.
+    Stopped,
+}
+
+fn sdk_err(e: impl std::error::Error) -> String {
+    // The SDK's Display is terse; the source chain carries the service's words.
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+/// Polls every shard of the stream until `shutdown`; returns when each
+/// shard task has finished its batch in flight.
+pub async fn run(
+    app: Arc<App>,
+    kinesis: aws_sdk_kinesis::Client,
+    sqs: Option<aws_sdk_sqs::Client>,
+    settings: KinesisSettings,
+    stats: Arc<Stats>,
+    mut shutdown: Shutdown,
+) -> Result<(), RunError> {
+    let err = |op: &'static str, reason: String| RunError::Kinesis {
+        op,
+        stream: settings.stream.clone(),
+        reason,
+    };
+    let summary = kinesis
+        .describe_stream_summary()
+        .stream_name(&settings.stream)
+        .send()
+        .await
+        .map_err(|e| err("DescribeStreamSummary", sdk_err(e)))?;
+    let stream_arn = summary
+        .stream_description_summary()
+        .map(|s| s.stream_arn().to_string())
+        .ok_or_else(|| err("DescribeStreamSummary", "no stream description".into()))?;
+    let region = stream_arn.split(':').nth(3).unwrap_or("").to_string();
+    let ctx = Arc::new(Ctx {
+        app,
+        kinesis,
+        sqs,
+        settings,
+        stream_arn,
+        region,
+        stats,
+    });
+    tracing::info!(stream = %ctx.stream_arn, "polling stream");
+
+    let mut started: HashSet<String> = HashSet::new();
+    let mut finished: HashSet<String> = HashSet::new();
+    let mut tasks: JoinSet<(String, ShardEnd)> = JoinSet::new();
+    let mut first_listing = true;
+    let mut next_listing = Instant::now();
+    loop {
+        if Instant::now() >= next_listing {
+            match list_shards(&ctx).await {
+                Ok(shards) => {
+                    let known: HashSet<&str> = shards.iter().map(|s| s.shard_id()).collect();
+                    for shard in &shards {
+                        let id = shard.shard_id().to_string();
+                        if started.contains(&id) {
+                            continue;
+                        }
+                        // A parent gone from the listing is past retention:
+                        // nothing of it is left to read first.
+                        let parents: Vec<&str> =
+                            [shard.parent_shard_id(), shard.adjacent_parent_shard_id()]
+                                .into_iter()
+                                .flatten()
+                                .filter(|p| known.contains(p))
+                                .collect();
+                        if parents.iter().all(|p| finished.contains(*p)) {
+                            // A child of a shard read here starts at its
+                            // beginning; at first sight the setting decides.
+                            let from_start = !first_listing || !parents.is_empty();
+                            started.insert(id.clone());
+                            let ctx = ctx.clone();
+                            let stop = shutdown.clone();
+                            tasks.spawn(async move {
+                                let end = poll_shard(&ctx, &id, from_start, stop).await;
+                                (id, end)
+                            });
+                        }
+                    }
+                    first_listing = false;
+                }
+                Err(e) if first_listing => return Err(e),
+                Err(e) => tracing::warn!(error = %e, "shard discovery failed; will retry"),
+            }
+            next_listing = Instant::now() + ctx.settings.discovery_interval;
+        }
+        let wait = next_listing.saturating_duration_since(Instant::now());
+        tokio::select! {
+            done = tasks.join_next(), if !tasks.is_empty() => {
+                match done {
+                    Some(Ok((id, ShardEnd::Finished))) => {
+                        tracing::info!(shard = %id, "shard read to its end");
+                        finished.insert(id);
+                        // Its children may be waiting: look now.
+                        next_listing = Instant::now();
+                    }
+                    Some(Ok((_, ShardEnd::Stopped))) | None => {}
+                    Some(Err(e)) => tracing::error!(error = %e, "shard task failed"),
+                }
+            }
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait() => break,
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(error = %e, "shard task failed");
+        }
+    }
+    Ok(())
+}
+
+async fn list_shards(ctx: &Ctx) -> Result<Vec<Shard>, RunError> {
+    let mut shards = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let req = match &token {
+            // With a token, the stream must not be named.
+            Some(t) => ctx.kinesis.list_shards().next_token(t),
+            None => ctx.kinesis.list_shards().stream_name(&ctx.settings.stream),
+        };
+        let out = req.send().await.map_err(|e| RunError::Kinesis {
+            op: "ListShards",
+            stream: ctx.settings.stream.clone(),
+            reason: sdk_err(e),
+        })?;
+        shards.extend(out.shards().iter().cloned());
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(shards),
+        }
+    }
+}
+
+/// Where to (re)open a shard iterator.
+#[derive(Clone, Debug)]
+enum From {
+    After(String),
+    Start(StartingPosition),
+}
+
+async fn iterator(ctx: &Ctx, shard: &str, from: &From) -> Result<Option<String>, String> {
+    let mut req = ctx
+        .kinesis
+        .get_shard_iterator()
+        .stream_name(&ctx.settings.stream)
+        .shard_id(shard);
+    req = match from {
+        From::After(seq) => req
+            .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+            .starting_sequence_number(seq),
+        From::Start(StartingPosition::TrimHorizon) => {
+            req.shard_iterator_type(ShardIteratorType::TrimHorizon)
+        }
+        From::Start(StartingPosition::Latest) => req.shard_iterator_type(ShardIteratorType::Latest),
+        From::Start(StartingPosition::AtTimestamp(t)) => req
+            .shard_iterator_type(ShardIteratorType::AtTimestamp)
+            .timestamp(aws_sdk_kinesis::primitives::DateTime::from_secs_f64(*t)),
+    };
+    req.send().await.map(|o| o.shard_iterator).map_err(sdk_err)
+}
+
+async fn poll_shard(ctx: &Ctx, shard: &str, from_start: bool, mut stop: Shutdown) -> ShardEnd {
+    let lane = format!("{}/{shard}", ctx.stream_arn);
+    let mut delays = super::retry_delays(ctx.settings.retry_min, ctx.settings.retry_max);
+    let mut from = if ctx.app.config.source.lanes_by_partition_key {
+        // Lanes are per partition key: there is no one checkpoint to start after.
+        None
+    } else {
+        loop {
+            match ctx.app.store().checkpoint(&lane).await {
+                Ok(cp) => break cp.map(From::After),
+                Err(e) => {
+                    tracing::warn!(shard, error = %e, "cannot read the lane checkpoint; retrying");
+                    if !stop
+                        .sleep(delays.next().unwrap_or(ctx.settings.retry_max))
+                        .await
+                    {
+                        return ShardEnd::Stopped;
+                    }
+                }
+            }
+        }
+    }
+    .unwrap_or(From::Start(if from_start {
+        StartingPosition::TrimHorizon
+    } else {
+        ctx.settings.starting_position
+    }));
+    tracing::info!(shard, from = ?from, "shard poller started");
+    let mut it: Option<String> = None;
+    let mut invocation = 0u64;
+    loop {
+        if stop.requested() {
+            return ShardEnd::Stopped;
+        }
+        let current = match it.take() {
+            Some(i) => i,
+            None => match iterator(ctx, shard, &from).await {
+                Ok(Some(i)) => i,
+                Ok(None) => return ShardEnd::Finished,
+                Err(e) => {
+                    tracing::warn!(shard, error = %e, "GetShardIterator failed; retrying");
+                    if !stop
+                        .sleep(delays.next().unwrap_or(ctx.settings.retry_max))
+                        .await
+                    {
+                        return ShardEnd::Stopped;
+                    }
+                    continue;
+                }
+            },
+        };
+        let out = ctx
+            .kinesis
+            .get_records()
+            .shard_iterator(&current)
+            .limit(ctx.settings.batch_size)
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => {
+                // Expired iterators and throttling alike: reopen from the
+                // last handled position after a pause.
+                tracing::warn!(shard, error = %sdk_err(e), "GetRecords failed; reopening the iterator");
+                if !stop
+                    .sleep(delays.next().unwrap_or(ctx.settings.retry_max))
+                    .await
+                {
+                    return ShardEnd::Stopped;
+                }
+                continue;
+            }
+        };
+        delays = super::retry_delays(ctx.settings.retry_min, ctx.settings.retry_max);
+        let records = out.records;
+        let behind = out.millis_behind_latest.unwrap_or(0);
+        if let Some(last) = records.last() {
+            invocation += 1;
+            let end = handle_with_retries(ctx, shard, records.clone(), invocation, &mut stop).await;
+            if end == Handled::Stopped {
+                return ShardEnd::Stopped;
+            }
+            from = From::After(last.sequence_number().to_string());
+        }
+        match out.next_shard_iterator {
+            Some(next) => it = Some(next),
+            None => return ShardEnd::Finished,
+        }
+        if records.is_empty() && behind == 0 && !stop.sleep(ctx.settings.idle_wait).await {
+            return ShardEnd::Stopped;
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Handled {
+    /// Every record done, or the rest handed to the on-failure queue.
+    Done,
+    /// Stopped with records unconfirmed; they are read again on restart.
+    Stopped,
+}
+
+/// One GetRecords batch through the pipeline, retried as the mapping would.
+async fn handle_with_retries(
+    ctx: &Ctx,
+    shard: &str,
+    records: Vec<KRecord>,
+    invocation: u64,
+    stop: &mut Shutdown,
+) -> Handled {
+    let mut queue: VecDeque<Vec<KRecord>> = VecDeque::from([records]);
+    let mut attempts: u32 = 0;
+    let mut delays = super::retry_delays(ctx.settings.retry_min, ctx.settings.retry_max);
+    while let Some(chunk) = queue.pop_front() {
+        attempts += 1;
+        let request_id = format!("{shard}-{invocation}-{attempts}");
+        let event = kinesis_event(&ctx.stream_arn, &ctx.region, shard, &chunk);
+        let bctx = BatchContext::with_budget(&request_id, ctx.settings.batch_timeout);
+        let (failed_from, function_error) = match ctx.app.handle(event.as_bytes(), &bctx).await {
+            Ok(inv) => {
+                ctx.stats.add(&inv);
+                tracing::debug!(
+                    shard,
+                    request_id,
+                    records = inv.summary.records,
+                    forwarded = inv.summary.forwarded,
+                    duplicates = inv.summary.duplicates,
+                    quarantined = inv.summary.quarantined,
+                    failed = inv.summary.failed,
+                    "batch"
+                );
+                (first_failed(&chunk, &inv.response), false)
+            }
+            Err(e) => {
+                tracing::warn!(shard, request_id, error = %e, "function error: the whole batch is retried");
+                (Some(0), true)
+            }
+        };
+        let Some(from) = failed_from else {
+            attempts = 0;
+            delays = super::retry_delays(ctx.settings.retry_min, ctx.settings.retry_max);
+            continue;
+        };
+        let rest: Vec<KRecord> = chunk[from..].to_vec();
+        if ctx.settings.max_retries.is_some_and(|m| attempts > m) {
+            let msg = on_failure_message(ctx, shard, &rest, &request_id, attempts, function_error);
+            if !send_on_failure(ctx, &msg, stop).await {
+                return Handled::Stopped;
+            }
+            ctx.stats
+                .sent_to_on_failure
+                .fetch_add(rest.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            attempts = 0;
+            continue;
+        }
+        if stop.requested()
+            || !stop
+                .sleep(delays.next().unwrap_or(ctx.settings.retry_max))
+                .await
+        {
+            return Handled::Stopped;
+        }
+        if ctx.settings.bisect_on_error && rest.len() > 1 {
+            // Each half gets its own retries, so bisection narrows a poison
+            // record down to itself before it is given up on.
+            attempts = 0;
+            let mut first = rest;
+            let second = first.split_off(first.len() / 2);
+            queue.push_front(second);
+            queue.push_front(first);
+        } else {
+            queue.push_front(rest);
+        }
+    }
+    Handled::Done
+}
+
+/// The index of the lowest sequence number the response names: the mapping
+/// retries from there. A name not in the batch means the whole batch.
+fn first_failed(chunk: &[KRecord], response: &crate::source::cut::BatchResponse) -> Option<usize> {
+    let index: HashMap<&str, usize> = chunk
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.sequence_number(), i))
+        .collect();
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| index.get(f.item_identifier.as_str()).copied().unwrap_or(0))
+        .min()
+}
+
+fn arrival_secs(r: &KRecord) -> f64 {
+    r.approximate_arrival_timestamp()
+        .map_or(0.0, |t| t.as_secs_f64())
+}
+
+/// The records as the Lambda Kinesis event the mapping would deliver, so
+/// `App::handle` builds exactly the Lambda path's `Record`s.
+pub fn kinesis_event(stream_arn: &str, region: &str, shard: &str, records: &[KRecord]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let recs: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| {
+            let seq = r.sequence_number();
+            json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": r.partition_key(),
+                    "sequenceNumber": seq,
+                    "data": b64.encode(r.data().as_ref()),
+                    "approximateArrivalTimestamp": arrival_secs(r),
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("{shard}:{seq}"),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "",
+                "awsRegion": region,
+                "eventSourceARN": stream_arn,
+            })
+        })
+        .collect();
+    json!({ "Records": recs }).to_string()
+}
+
+fn on_failure_message(
+    ctx: &Ctx,
+    shard: &str,
+    rest: &[KRecord],
+    request_id: &str,
+    attempts: u32,
+    function_error: bool,
+) -> OnFailureMessage {
+    let ms =
+        |r: Option<&KRecord>| rfc3339_ms(r.map_or(0.0, arrival_secs).mul_add(1000.0, 0.0) as i64);
+    OnFailureMessage {
+        request_context: RequestContext {
+            request_id: request_id.to_string(),
+            function_arn: ctx.settings.function_name.clone(),
+            condition: RETRIES_EXHAUSTED.into(),
+            approximate_invoke_count: attempts,
+        },
+        response_context: ResponseContext {
+            status_code: 200,
+            executed_version: "$LATEST".into(),
+            function_error: if function_error {
+                "Unhandled".into()
+            } else {
+                String::new()
+            },
+        },
+        version: "1.0".into(),
+        timestamp: rfc3339_ms(crate::pipeline::now_ms()),
+        kinesis_batch_info: KinesisBatchInfo {
+            shard_id: shard.to_string(),
+            start_sequence_number: rest
+                .first()
+                .map(|r| r.sequence_number().to_string())
+                .unwrap_or_default(),
+            end_sequence_number: rest
+                .last()
+                .map(|r| r.sequence_number().to_string())
+                .unwrap_or_default(),
+            approximate_arrival_of_first_record: ms(rest.first()),
+            approximate_arrival_of_last_record: ms(rest.last()),
+            batch_size: rest.len(),
+            stream_arn: ctx.stream_arn.clone(),
+        },
+    }
+}
+
+/// Sends until SQS takes it; false when stopped first (the batch then
+/// stays unconfirmed and is read again on restart: nothing lost).
+async fn send_on_failure(ctx: &Ctx, msg: &OnFailureMessage, stop: &mut Shutdown) -> bool {
+    let body = match serde_json::to_string(msg) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise the on-failure message");
+            return false;
+        }
+    };
+    let (Some(sqs), Some(url)) = (&ctx.sqs, &ctx.settings.on_failure_queue) else {
+        // Lambda without a destination discards the batch; say so loudly.
+        tracing::error!(on_failure = %body, "retries exhausted and no on-failure queue: batch skipped");
+        return true;
+    };
+    let mut delays = super::retry_delays(ctx.settings.retry_min, ctx.settings.retry_max);
+    loop {
+        let mut req = sqs.send_message().queue_url(url).message_body(&body);
+        if url.ends_with(".fifo") {
+            let info = &msg.kinesis_batch_info;
+            req = req
+                .message_group_id(&info.shard_id)
+                .message_deduplication_id(crate::aws::fnv1a64_hex(&[
+                    info.stream_arn.as_bytes(),
+                    info.shard_id.as_bytes(),
+                    info.start_sequence_number.as_bytes(),
+                ]));
+        }
+        match req.send().await {
+            Ok(_) => {
+                tracing::warn!(shard = %msg.kinesis_batch_info.shard_id,
+                    start = %msg.kinesis_batch_info.start_sequence_number,
+                    end = %msg.kinesis_batch_info.end_sequence_number,
+                    records = msg.kinesis_batch_info.batch_size,
+                    "retries exhausted: batch sent to the on-failure queue");
+                return true;
+            }
+            Err(e) => {
+                tracing::warn!(error = %sdk_err(e), "cannot send to the on-failure queue; retrying");
+                if !stop
+                    .sleep(delays.next().unwrap_or(ctx.settings.retry_max))
+                    .await
+                {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::event::{parse_event, SourceOptions};
+
+    fn rec(seq: &str, data: &[u8], pk: &str) -> KRecord {
+        KRecord::builder()
+            .sequence_number(seq)
+            .partition_key(pk)
+            .data(aws_sdk_kinesis::primitives::Blob::new(data))
+            .approximate_arrival_timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(
+                1_764_000_000_250,
+            ))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn batches_become_the_records_the_lambda_path_builds() {
+        let arn = "arn:aws:kinesis:us-east-1:000000000000:stream/s";
+        let ev = kinesis_event(
+            arn,
+            "us-east-1",
+            "shardId-000000000003",
+            &[rec("10", br#"{"a":1}"#, "k"), rec("9", b"\xff", "k")],
+        );
+        let recs = parse_event(ev.as_bytes(), &SourceOptions::default()).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].lane, format!("{arn}/shardId-000000000003"));
+        assert_eq!(recs[0].position, "10");
+        assert_eq!(recs[0].payload, br#"{"a":1}"#);
+        assert_eq!(recs[0].arrival_ms, 1_764_000_000_250);
+        assert_eq!(recs[1].payload, b"\xff");
+        assert!(recs[1].defect.is_none());
+    }
+
+    #[test]
+    fn retries_start_at_the_lowest_reported_sequence() {
+        use crate::source::cut::{BatchResponse, ItemFailure};
+        let chunk = vec![rec("1", b"", "a"), rec("2", b"", "b"), rec("3", b"", "a")];
+        let resp = |ids: &[&str]| BatchResponse {
+            batch_item_failures: ids
+                .iter()
+                .map(|i| ItemFailure {
+                    item_identifier: i.to_string(),
+                })
+                .collect(),
+        };
+        assert_eq!(first_failed(&chunk, &resp(&[])), None);
+        assert_eq!(first_failed(&chunk, &resp(&["3", "2"])), Some(1));
+        assert_eq!(first_failed(&chunk, &resp(&["99"])), Some(0));
+    }
+}

@@ -1,0 +1,156 @@
+//! `tickbridge run`: polls Kinesis or SQS directly with the semantics of
+//! Lambda's event source mappings (DESIGN §1), outside Lambda.
+//!
+//! Batches are turned into the Lambda event shape and handed to
+//! [`App::handle`](crate::lambda::App::handle), so records, lanes, dedupe,
+//! publishing and the partial-batch response are exactly the Lambda path's.
+//! What the mapping does around the function lives here: shard discovery
+//! and resharding, retries with backoff and bisection, the on-failure
+//! destination (Kinesis); long polling and deleting what succeeded (SQS).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::lambda::Invocation;
+
+pub mod kinesis;
+pub mod on_failure;
+pub mod shutdown;
+pub mod sqs;
+
+/// Running totals across every shard or the queue, for progress lines and
+/// the exit summary. `records` and `retried` count every attempt: a record
+/// retried twice is counted three times there, once in its final outcome.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub batches: AtomicU64,
+    pub records: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub quarantined: AtomicU64,
+    /// Records left for redelivery by a batch (they come back; counted per attempt).
+    pub retried: AtomicU64,
+    /// Kinesis: records handed to the on-failure destination.
+    pub sent_to_on_failure: AtomicU64,
+    /// SQS: messages deleted after success.
+    pub deleted: AtomicU64,
+    pub dynamodb_requests: AtomicU64,
+}
+
+/// A point-in-time copy of [`Stats`], printed as the summary line.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Totals {
+    pub batches: u64,
+    pub records: u64,
+    pub forwarded: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    pub retried: u64,
+    pub sent_to_on_failure: u64,
+    pub deleted: u64,
+    pub dynamodb_requests: u64,
+}
+
+impl Stats {
+    /// Adds one invocation's outcome.
+    pub fn add(&self, inv: &Invocation) {
+        let s = &inv.summary;
+        let add = |c: &AtomicU64, n: usize| c.fetch_add(n as u64, Ordering::Relaxed);
+        add(&self.batches, 1);
+        add(&self.records, s.records);
+        add(&self.forwarded, s.forwarded);
+        add(&self.duplicates, s.duplicates);
+        add(&self.quarantined, s.quarantined);
+        let pending = inv.states.iter().filter(|st| !st.is_done()).count();
+        add(&self.retried, pending);
+        self.dynamodb_requests
+            .fetch_add(s.dedupe_requests, Ordering::Relaxed);
+    }
+
+    pub fn totals(&self) -> Totals {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Totals {
+            batches: get(&self.batches),
+            records: get(&self.records),
+            forwarded: get(&self.forwarded),
+            duplicates: get(&self.duplicates),
+            quarantined: get(&self.quarantined),
+            retried: get(&self.retried),
+            sent_to_on_failure: get(&self.sent_to_on_failure),
+            deleted: get(&self.deleted),
+            dynamodb_requests: get(&self.dynamodb_requests),
+        }
+    }
+}
+
+/// Logs a progress line every `every` until the returned handle is aborted.
+pub fn spawn_progress(
+    stats: Arc<Stats>,
+    every: Duration,
+    what: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut last = (Instant::now(), 0u64);
+        loop {
+            tokio::time::sleep(every).await;
+            let t = stats.totals();
+            let now = Instant::now();
+            let rate = (t.records - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
+            last = (now, t.records);
+            tracing::info!(
+                source = what,
+                elapsed_s = started.elapsed().as_secs(),
+                batches = t.batches,
+                records = t.records,
+                forwarded = t.forwarded,
+                duplicates = t.duplicates,
+                quarantined = t.quarantined,
+                retried = t.retried,
+                on_failure = t.sent_to_on_failure,
+                records_per_s = format!("{rate:.0}"),
+                "progress"
+            );
+        }
+    })
+}
+
+/// The exit summary: a log line, and one JSON line on stdout (the command's
+/// own output) that scripts and tests read.
+pub fn print_summary(what: &str, totals: &Totals, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        totals.records as f64 / secs
+    } else {
+        0.0
+    };
+    tracing::info!(
+        source = what,
+        ?totals,
+        elapsed_s = secs,
+        records_per_s = rate,
+        "runner stopped"
+    );
+    let line = serde_json::json!({
+        "summary": what,
+        "totals": totals,
+        "elapsed_s": (secs * 1000.0).round() / 1000.0,
+        "records_per_s": rate.round(),
+    });
+    println!("{line}");
+}
+
+/// Delays between retries of one batch: exponential from `min`, capped at
+/// `max`, with jitter, never ending (the retry limit is counted separately).
+pub fn retry_delays(min: Duration, max: Duration) -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(min)
+        .with_max_delay(max)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
