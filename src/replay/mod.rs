@@ -23,7 +23,7 @@ use crate::source::Record;
 
 pub mod file;
 pub mod kinesis;
-pub mod on_failure;
+pub use crate::source::on_failure;
 pub mod progress;
 pub mod report;
 pub mod sqs;

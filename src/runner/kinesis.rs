@@ -22,15 +22,15 @@ use base64::Engine;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use super::on_failure::{
-    rfc3339_ms, KinesisBatchInfo, OnFailureMessage, RequestContext, ResponseContext,
-    RETRIES_EXHAUSTED,
-};
 use super::shutdown::Shutdown;
 use super::Stats;
 use crate::dedupe::DedupeStore;
 use crate::lambda::App;
 use crate::pipeline::BatchContext;
+use crate::source::on_failure::{
+    rfc3339_ms, KinesisBatchInfo, OnFailureRecord, RequestContext, ResponseContext,
+    RETRIES_EXHAUSTED,
+};
 
 /// Where a shard with no checkpoint starts.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -522,27 +522,27 @@ fn on_failure_message(
     request_id: &str,
     attempts: u32,
     function_error: bool,
-) -> OnFailureMessage {
+) -> OnFailureRecord {
     let ms =
         |r: Option<&KRecord>| rfc3339_ms(r.map_or(0.0, arrival_secs).mul_add(1000.0, 0.0) as i64);
-    OnFailureMessage {
-        request_context: RequestContext {
-            request_id: request_id.to_string(),
-            function_arn: ctx.settings.function_name.clone(),
-            condition: RETRIES_EXHAUSTED.into(),
-            approximate_invoke_count: attempts,
-        },
-        response_context: ResponseContext {
-            status_code: 200,
-            executed_version: "$LATEST".into(),
-            function_error: if function_error {
+    OnFailureRecord {
+        request_context: Some(RequestContext {
+            request_id: Some(request_id.to_string()),
+            function_arn: Some(ctx.settings.function_name.clone()),
+            condition: Some(RETRIES_EXHAUSTED.into()),
+            approximate_invoke_count: Some(attempts.into()),
+        }),
+        response_context: Some(ResponseContext {
+            status_code: Some(200),
+            executed_version: Some("$LATEST".into()),
+            function_error: Some(if function_error {
                 "Unhandled".into()
             } else {
                 String::new()
-            },
-        },
-        version: "1.0".into(),
-        timestamp: rfc3339_ms(crate::pipeline::now_ms()),
+            }),
+        }),
+        version: Some("1.0".into()),
+        timestamp: Some(rfc3339_ms(crate::pipeline::now_ms())),
         kinesis_batch_info: KinesisBatchInfo {
             shard_id: shard.to_string(),
             start_sequence_number: rest
@@ -553,9 +553,9 @@ fn on_failure_message(
                 .last()
                 .map(|r| r.sequence_number().to_string())
                 .unwrap_or_default(),
-            approximate_arrival_of_first_record: ms(rest.first()),
-            approximate_arrival_of_last_record: ms(rest.last()),
-            batch_size: rest.len(),
+            approximate_arrival_of_first_record: Some(ms(rest.first())),
+            approximate_arrival_of_last_record: Some(ms(rest.last())),
+            batch_size: Some(rest.len() as u64),
             stream_arn: ctx.stream_arn.clone(),
         },
     }
@@ -563,7 +563,7 @@ fn on_failure_message(
 
 /// Sends until SQS takes it; false when stopped first (the batch then
 /// stays unconfirmed and is read again on restart: nothing lost).
-async fn send_on_failure(ctx: &Ctx, msg: &OnFailureMessage, stop: &mut Shutdown) -> bool {
+async fn send_on_failure(ctx: &Ctx, msg: &OnFailureRecord, stop: &mut Shutdown) -> bool {
     let body = match serde_json::to_string(msg) {
         Ok(b) => b,
         Err(e) => {

@@ -17,7 +17,6 @@ use serde::Serialize;
 use crate::lambda::Invocation;
 
 pub mod kinesis;
-pub mod on_failure;
 pub mod shutdown;
 pub mod sqs;
 

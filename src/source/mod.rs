@@ -3,6 +3,7 @@
 
 pub mod cut;
 pub mod event;
+pub mod on_failure;
 pub mod seqno;
 
 /// Where a batch came from; it decides lanes and the response's identifiers.

@@ -7,7 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::source::seqno::{cmp_seq, is_valid_seq};
 
-/// One on-failure record as Lambda writes it.
+/// Why Lambda gave up on a batch after its retries; `tickbridge run` writes
+/// only this condition.
+pub const RETRIES_EXHAUSTED: &str = "RetryAttemptsExhausted";
+
+/// One on-failure record as Lambda writes it. Lenient on reading (only
+/// `KinesisBatchInfo` is needed to replay); `tickbridge run` fills every
+/// field when it writes one.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OnFailureRecord {
@@ -135,9 +141,46 @@ pub fn parse_body(body: &str) -> Result<OnFailureRecord, String> {
     Ok(record)
 }
 
+/// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds
+/// (`2026-12-02T06:19:03.123Z`), the form Lambda writes.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        tod / 3600,
+        tod / 60 % 60,
+        tod % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Hinnant's method).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_millis() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(951_782_400_001), "2000-02-29T00:00:00.001Z");
+        assert_eq!(rfc3339_ms(1_796_192_343_123), "2026-12-02T06:19:03.123Z");
+    }
 
     const RECORD: &str = r#"{
       "requestContext": {"requestId": "c9b8fa9f-5a7f-4e1f-a5c8-6f0cfc6fd1d1",
@@ -168,6 +211,18 @@ mod tests {
         assert_eq!(
             w.kinesis_batch_info,
             parse_body(RECORD).unwrap().kinesis_batch_info
+        );
+    }
+
+    /// What `tickbridge run` writes is Lambda's shape to the field: a full
+    /// record serializes back to the same JSON, with no nulls.
+    #[test]
+    fn a_full_record_writes_the_shape_it_reads() {
+        let r = parse_body(RECORD).unwrap();
+        let back = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(RECORD).unwrap()
         );
     }
 
