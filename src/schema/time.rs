@@ -21,16 +21,24 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// (year, month) of the day `days` after 1970-01-01.
-pub fn year_month_of_days(days: i64) -> (i64, u32) {
-    let z = days + 719_468;
+/// The proleptic Gregorian (year, month, day) of the day `z` days after
+/// 1970-01-01: the inverse of [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
     let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
+    let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month) of the day `days` after 1970-01-01.
+pub fn year_month_of_days(days: i64) -> (i64, u32) {
+    let (year, month, _) = civil_from_days(days);
     (year, month)
 }
 

@@ -3,6 +3,7 @@
 //! (`KinesisBatchInfo`). It may arrive as the SQS body itself or wrapped in
 //! an SNS notification whose `Message` is the same JSON as a string.
 
+use crate::schema::time::civil_from_days;
 use serde::{Deserialize, Serialize};
 
 use crate::source::seqno::{cmp_seq, is_valid_seq};
@@ -155,20 +156,6 @@ pub fn rfc3339_ms(ms: i64) -> String {
         tod / 60 % 60,
         tod % 60
     )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Hinnant's method).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

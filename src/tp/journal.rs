@@ -5,6 +5,7 @@
 //! each appended object serialized without a message header. `-11!` reads
 //! it back by decoding objects one after the other; so do we.
 
+use crate::schema::time::civil_from_days;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -124,20 +125,6 @@ fn first_item(col: &K) -> Option<K> {
         K::List(_, items) => items.first().cloned(),
         _ => None,
     }
-}
-
-/// Days since 1970.01.01 to (year, month, day), proleptic Gregorian.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// `tp2026.11.25`: the day's file in `dir` (`unix_day` counts from 1970).
