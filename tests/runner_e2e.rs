@@ -100,7 +100,7 @@ async fn twenty_thousand_records_over_four_shards_arrive_once_in_order() {
     put(&emu.kinesis, &stream, &w.recs).await;
     eprintln!("20000 records put in {:?}", started.elapsed());
     let want = good(&w);
-    let arrived = wait_until(Duration::from_secs(90), || {
+    let arrived = wait_until(Duration::from_secs(240), || {
         tp.row_count("trade").unwrap_or(0) >= want
     })
     .await;
@@ -111,7 +111,7 @@ async fn twenty_thousand_records_over_four_shards_arrive_once_in_order() {
         r.logs()
     );
     eprintln!("{want} rows in {:?}", started.elapsed());
-    let quarantined = drain(&emu.sqs, &quarantine, w.bad, Duration::from_secs(30)).await;
+    let quarantined = drain(&emu.sqs, &quarantine, w.bad, Duration::from_secs(90)).await;
     // Anything extra would show up here.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, summary, logs) = r.terminate();
@@ -187,7 +187,7 @@ async fn runner_killed_mid_run_resumes_from_lane_checkpoints() {
     let want = good(&w);
     // Kill once every shard is past its first batch (each shard's batches
     // run one after another, so its first is committed by then).
-    let partway = wait_until(Duration::from_secs(60), || {
+    let partway = wait_until(Duration::from_secs(180), || {
         let got = sizes_by_sym(&tp);
         (0..4).all(|i| got.get(&format!("S{i}")).is_some_and(|g| g.len() > 110))
     })
@@ -198,7 +198,7 @@ async fn runner_killed_mid_run_resumes_from_lane_checkpoints() {
     eprintln!("SIGKILL after {at_kill} of {want} rows");
 
     let second = runner(&emu, tp.local_addr(), &env, &args);
-    let done = wait_until(Duration::from_secs(90), || {
+    let done = wait_until(Duration::from_secs(240), || {
         let got = sizes_by_sym(&tp);
         w.expected.iter().all(|(sym, sizes)| {
             got.get(sym)
@@ -281,7 +281,7 @@ async fn tickerplant_killed_mid_run_and_restarted_loses_nothing() {
     );
     put(&emu.kinesis, &stream, &w.recs).await;
     let want = good(&w);
-    let partway = wait_until(Duration::from_secs(60), || {
+    let partway = wait_until(Duration::from_secs(180), || {
         tp.row_count("trade").unwrap_or(0) >= want / 3
     })
     .await;
@@ -293,7 +293,7 @@ async fn tickerplant_killed_mid_run_and_restarted_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let tp2 = bridge::tp_on(addr).await;
     let rest: usize = want.saturating_sub(at_kill);
-    let done = wait_until(Duration::from_secs(60), || {
+    let done = wait_until(Duration::from_secs(180), || {
         tp2.row_count("trade").unwrap_or(0) >= rest
     })
     .await;
@@ -403,7 +403,7 @@ async fn poison_fifo_message_reaches_the_dlq_and_holds_only_its_group() {
         ],
     );
     let start = Instant::now();
-    let b_flowed = wait_until(Duration::from_secs(20), || sizes_of(&tp, "B").len() == 5).await;
+    let b_flowed = wait_until(Duration::from_secs(60), || sizes_of(&tp, "B").len() == 5).await;
     assert!(b_flowed, "group B is held up:\n{}", r.logs());
     assert_eq!(sizes_of(&tp, "B"), vec![11, 12, 13, 14, 15]);
     // Group A waits behind its poison message while it is being retried.
@@ -411,9 +411,9 @@ async fn poison_fifo_message_reaches_the_dlq_and_holds_only_its_group() {
         sizes_of(&tp, "A").is_empty(),
         "A went past its poison message"
     );
-    let a_flowed = wait_until(Duration::from_secs(30), || sizes_of(&tp, "A").len() == 3).await;
+    let a_flowed = wait_until(Duration::from_secs(90), || sizes_of(&tp, "A").len() == 3).await;
     let waited = start.elapsed();
-    let dead = drain(&emu.sqs, &dlq, 1, Duration::from_secs(10)).await;
+    let dead = drain(&emu.sqs, &dlq, 1, Duration::from_secs(30)).await;
     let (status, summary, logs) = r.terminate();
     assert!(a_flowed, "group A never resumed: {summary}\n{logs}");
     assert!(status.success(), "{status}\n{logs}");
@@ -530,8 +530,8 @@ async fn exhausted_batches_go_to_the_on_failure_queue_in_lambdas_shape() {
             "100",
         ],
     );
-    let msgs = drain(&emu.sqs, &dest, 1, Duration::from_secs(30)).await;
-    let flowed = wait_until(Duration::from_secs(20), || sizes_of(&tp, "F").len() == 19).await;
+    let msgs = drain(&emu.sqs, &dest, 1, Duration::from_secs(90)).await;
+    let flowed = wait_until(Duration::from_secs(60), || sizes_of(&tp, "F").len() == 19).await;
     let (status, summary, logs) = r.terminate();
     assert!(status.success(), "{status}\n{logs}");
     assert!(
@@ -639,7 +639,7 @@ async fn a_split_shard_is_read_to_its_end_before_its_children() {
                 .unwrap();
         }
     }
-    let done = wait_until(Duration::from_secs(40), || sizes_of(&tp, "P").len() == 340).await;
+    let done = wait_until(Duration::from_secs(120), || sizes_of(&tp, "P").len() == 340).await;
     let (status, _summary, logs) = r.terminate();
     assert!(done, "{:?}\n{logs}", sizes_of(&tp, "P").len());
     assert!(status.success());
@@ -680,7 +680,7 @@ async fn sigterm_mid_run_finishes_the_batch_in_flight_and_repeats_nothing() {
     ];
     let want = good(&w);
     let first = runner(&emu, tp.local_addr(), &env, &args);
-    let partway = wait_until(Duration::from_secs(60), || {
+    let partway = wait_until(Duration::from_secs(180), || {
         tp.row_count("trade").unwrap_or(0) >= want / 4
     })
     .await;
@@ -693,7 +693,7 @@ async fn sigterm_mid_run_finishes_the_batch_in_flight_and_repeats_nothing() {
     assert!(at_stop < want, "stopped too late to show anything");
 
     let second = runner(&emu, tp.local_addr(), &env, &args);
-    let done = wait_until(Duration::from_secs(60), || {
+    let done = wait_until(Duration::from_secs(180), || {
         tp.row_count("trade").unwrap_or(0) >= want
     })
     .await;

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde_json::json;
 
 use super::shutdown::Shutdown;
@@ -155,45 +155,21 @@ pub async fn run(
     Ok(())
 }
 
-/// Deletes the messages, in batches of 10. A delete that fails leaves the
-/// message to come back; its message key makes it a duplicate then.
+/// Deletes what succeeded; a message SQS did not delete comes back and is
+/// skipped then as a duplicate (its key is completed).
 async fn delete(
     sqs: &aws_sdk_sqs::Client,
     settings: &SqsSettings,
     done: &[&Message],
     stats: &Stats,
 ) {
-    for chunk in done.chunks(10) {
-        let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .build()
-                    .ok()
-            })
-            .collect();
-        match sqs
-            .delete_message_batch()
-            .queue_url(&settings.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
-            Ok(out) => {
-                stats
-                    .deleted
-                    .fetch_add(out.successful().len() as u64, Ordering::Relaxed);
-                for f in out.failed() {
-                    tracing::warn!(entry = f.id(), code = f.code(), reason = ?f.message(),
-                        "delete failed: the message will come back and be skipped as a duplicate");
-                }
-            }
-            Err(e) => tracing::warn!(error = %sdk_err(e),
-                "DeleteMessageBatch failed: the messages will come back and be skipped as duplicates"),
-        }
+    let failed = crate::replay::sqs::delete(sqs, &settings.queue_url, done).await;
+    stats
+        .deleted
+        .fetch_add((done.len() - failed.len()) as u64, Ordering::Relaxed);
+    for (id, reason) in failed {
+        tracing::warn!(message = %id, %reason,
+            "delete failed: the message will come back and be skipped as a duplicate");
     }
 }
 
