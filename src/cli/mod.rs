@@ -59,9 +59,9 @@ pub enum Command {
 }
 
 /// Logs go to stderr so stdout stays for the command's own output.
-pub fn init_logging(format: &str) {
+pub fn init_logging(format: &str, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TICKBRIDGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -80,7 +80,13 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    init_logging(&cli.log_format);
+    // The demo's story is on stdout; its logs show only what went wrong
+    // (quarantined records) unless TICKBRIDGE_LOG asks for more.
+    let default_filter = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
+    init_logging(&cli.log_format, default_filter);
     match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Invoke(a) => invoke::run(a),
