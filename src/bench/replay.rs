@@ -36,18 +36,6 @@ pub struct Args {
     pub endpoint: Option<String>,
 }
 
-/// moto in a Python child that prints its port and exits with its stdin.
-const MOTO: &str = r#"
-import os, sys
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server.get_host_and_port()[1], flush=True)
-sys.stdout = open(os.devnull, "w")
-sys.stdin.read()
-os._exit(0)
-"#;
-
 struct Moto(Child);
 
 impl Drop for Moto {
@@ -60,7 +48,7 @@ impl Drop for Moto {
 fn start_moto() -> anyhow::Result<(Moto, String)> {
     let python = std::env::var("TICKBRIDGE_PYTHON").unwrap_or_else(|_| "python3".into());
     let mut child = Command::new(python)
-        .args(["-c", MOTO])
+        .args(["-c", super::MOTO_SERVER_PY])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

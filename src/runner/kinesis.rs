@@ -22,6 +22,7 @@ use base64::Engine;
 use serde_json::json;
 use tokio::task::JoinSet;
 
+use super::sdk_err;
 use super::shutdown::Shutdown;
 use super::Stats;
 use crate::dedupe::DedupeStore;
@@ -119,18 +120,6 @@ enum ShardEnd {
     Finished,
     /// Stopped by shutdown.
     Stopped,
-}
-
-fn sdk_err(e: impl std::error::Error) -> String {
-    // The SDK's Display is terse; the source chain carries the service's words.
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }
 
 /// Polls every shard of the stream until `shutdown`; returns when each

@@ -153,3 +153,9 @@ pub fn retry_delays(min: Duration, max: Duration) -> impl Iterator<Item = Durati
         .without_max_times()
         .build()
 }
+
+/// An SDK error with its whole source chain, where the service's own words
+/// are (the top-level message is terse).
+pub(crate) fn sdk_err(e: impl std::error::Error) -> String {
+    aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
+}

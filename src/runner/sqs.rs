@@ -13,6 +13,7 @@ use std::time::Duration;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde_json::json;
 
+use super::sdk_err;
 use super::shutdown::Shutdown;
 use super::{kinesis::RunError, Stats};
 use crate::lambda::App;
@@ -42,17 +43,6 @@ impl SqsSettings {
             retry_max: Duration::from_secs(5),
         }
     }
-}
-
-fn sdk_err(e: impl std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }
 
 /// Polls the queue until `shutdown`; the batch in flight is finished

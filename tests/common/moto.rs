@@ -17,17 +17,6 @@ use std::time::Duration;
 
 const START_LIMIT: Duration = Duration::from_secs(20);
 
-const WRAPPER: &str = r#"
-import os, sys
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server.get_host_and_port()[1], flush=True)
-sys.stdout = open(os.devnull, "w")
-sys.stdin.read()
-os._exit(0)
-"#;
-
 pub struct MotoServer {
     child: Child,
     // Held open: the wrapper exits when this closes.
@@ -41,7 +30,7 @@ impl MotoServer {
     pub fn start() -> MotoServer {
         let mut child = super::python()
             .arg("-c")
-            .arg(WRAPPER)
+            .arg(tickbridge::bench::MOTO_SERVER_PY)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
