@@ -13,6 +13,7 @@
 //! included); the header's byte 2 is 1.
 
 use super::decode::DecodeError;
+use super::io::DEFAULT_MAX_FRAME;
 use super::message::HEADER_LEN;
 
 /// kdb+ compresses only messages larger than this, and only for remote peers.
@@ -28,7 +29,17 @@ fn bad(msg: impl Into<String>) -> DecodeError {
 
 /// Decompresses a whole compressed message; returns the whole uncompressed
 /// message, header rewritten (compressed flag cleared, true length).
+/// The claimed uncompressed size is bounded by [`DEFAULT_MAX_FRAME`]; use
+/// [`decompress_limited`] to choose the bound.
 pub fn decompress(msg: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    decompress_limited(msg, DEFAULT_MAX_FRAME)
+}
+
+/// Like [`decompress`], refusing with [`DecodeError::TooLarge`] a message
+/// whose claimed uncompressed length (header included) exceeds
+/// `max_uncompressed`, before anything is allocated: the claim is the
+/// sender's word, and a few megabytes may claim a gigabyte.
+pub fn decompress_limited(msg: &[u8], max_uncompressed: usize) -> Result<Vec<u8>, DecodeError> {
     if msg.len() < HEADER_LEN + 4 {
         return Err(bad("shorter than a header and a length"));
     }
@@ -36,6 +47,12 @@ pub fn decompress(msg: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let src = &msg[HEADER_LEN + 4..];
     if total <= HEADER_LEN {
         return Err(bad(format!("uncompressed length {total} is too small")));
+    }
+    if total > max_uncompressed {
+        return Err(DecodeError::TooLarge {
+            claimed: total,
+            max: max_uncompressed,
+        });
     }
     if total - HEADER_LEN > src.len().saturating_mul(MAX_RATIO) {
         return Err(bad(format!(

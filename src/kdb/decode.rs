@@ -29,6 +29,10 @@ pub enum DecodeError {
     Trailing(usize),
     #[error("bad compressed message: {0}")]
     Compression(String),
+    /// A compressed message claims more uncompressed bytes (header
+    /// included) than the caller allows; refused before allocating.
+    #[error("compressed message claims {claimed} uncompressed bytes, over the limit of {max}")]
+    TooLarge { claimed: usize, max: usize },
 }
 
 struct Reader<'a> {

@@ -6,6 +6,7 @@
 
 use super::compress;
 use super::decode::{decode, DecodeError};
+use super::io::DEFAULT_MAX_FRAME;
 use super::value::K;
 
 pub const HEADER_LEN: usize = 8;
@@ -75,7 +76,19 @@ pub fn parse_header(b: &[u8]) -> Result<Header, DecodeError> {
 }
 
 /// Decodes one whole message (header included), decompressing if needed.
+/// A compressed message may claim at most [`DEFAULT_MAX_FRAME`] bytes
+/// uncompressed; [`decode_message_limited`] chooses the bound.
 pub fn decode_message(b: &[u8]) -> Result<(Header, K), DecodeError> {
+    decode_message_limited(b, DEFAULT_MAX_FRAME)
+}
+
+/// Decodes one whole message, refusing with [`DecodeError::TooLarge`] a
+/// compressed one whose claimed uncompressed length (header included)
+/// exceeds `max_uncompressed`, checked before allocating.
+pub fn decode_message_limited(
+    b: &[u8],
+    max_uncompressed: usize,
+) -> Result<(Header, K), DecodeError> {
     let header = parse_header(b)?;
     if b.len() < header.len {
         return Err(DecodeError::Truncated {
@@ -85,7 +98,7 @@ pub fn decode_message(b: &[u8]) -> Result<(Header, K), DecodeError> {
     }
     let msg = &b[..header.len];
     let value = if header.compressed {
-        let plain = compress::decompress(msg)?;
+        let plain = compress::decompress_limited(msg, max_uncompressed)?;
         decode(&plain[HEADER_LEN..])?
     } else {
         decode(&msg[HEADER_LEN..])?

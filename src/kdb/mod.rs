@@ -17,7 +17,7 @@ pub use client::{
 };
 pub use decode::{decode, decode_prefix, DecodeError};
 pub use encode::{encode, encode_message};
-pub use message::{decode_message, Header, MsgType};
+pub use message::{decode_message, decode_message_limited, Header, MsgType};
 pub use render::render;
 pub use upd::{encode_upd, Column, SymbolTable};
 pub use value::{Attr, Table, Vector, K};
