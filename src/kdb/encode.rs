@@ -1,7 +1,16 @@
 //! Encoding values into kdb+ IPC bytes (little-endian).
 //!
 //! The size of a value is computed first so each message is written into one
-//! exactly-sized buffer.
+//! exactly-sized buffer; [`encoded_len`] must equal the bytes
+//! [`encode_into`] writes for every value, or the header would lie.
+//!
+//! Symbols (atoms, vectors, table column names, errors) are NUL-terminated
+//! on the wire and q cannot hold a NUL in one. A text with a NUL is written
+//! up to its first NUL and counted the same way ([`sym_bytes`]): that is
+//! exactly the symbol kdb+ reads from those bytes, and it keeps every
+//! length true. Records never get here with one: the schema decoder refuses
+//! a NUL in a symbol column as a per-record error, so truncation only ever
+//! applies to values built in code (errors, names).
 
 use super::message::{MsgType, HEADER_LEN};
 use super::types::*;
@@ -21,26 +30,26 @@ pub fn encoded_len(v: &K) -> usize {
         | K::Time(_) => 5,
         K::Long(_) | K::Float(_) | K::Timestamp(_) | K::Datetime(_) | K::Timespan(_) => 9,
         K::Guid(_) => 17,
-        K::Symbol(s) => 2 + s.len(),
+        K::Symbol(s) => 2 + sym_bytes(s).len(),
         K::Vector(_, vec) => 6 + vector_body_len(vec),
         K::List(_, items) => 6 + items.iter().map(encoded_len).sum::<usize>(),
         K::Dict { keys, values, .. } => 1 + encoded_len(keys) + encoded_len(values),
         K::Table(t) => {
             // 98 attr 99 (11 0 n names) (0 0 n columns)
             3 + 6
-                + t.names.iter().map(|n| n.len() + 1).sum::<usize>()
+                + t.names.iter().map(|n| sym_len(n)).sum::<usize>()
                 + 6
                 + t.columns.iter().map(encoded_len).sum::<usize>()
         }
         K::Identity => 2,
-        K::Error(e) => 2 + e.len(),
+        K::Error(e) => 2 + sym_bytes(e).len(),
         K::Function { body, .. } => 1 + body.len(),
     }
 }
 
 fn vector_body_len(v: &Vector) -> usize {
     match v {
-        Vector::Symbol(s) => s.iter().map(|x| x.len() + 1).sum(),
+        Vector::Symbol(s) => s.iter().map(|x| sym_len(x)).sum(),
         other => other.len() * fixed_width(other.type_code()).unwrap_or(0),
     }
 }
@@ -125,12 +134,22 @@ fn atom(out: &mut Vec<u8>, t: i8, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// Symbols are null-terminated on the wire, so an embedded NUL would split
-/// one symbol into two; q itself cannot hold one, and we cut the text there.
-pub(crate) fn push_sym(out: &mut Vec<u8>, s: &str) {
+/// The bytes of `s` that go on the wire as a symbol: everything before its
+/// first NUL (see the module comment). Writers and sizers both use it.
+pub(crate) fn sym_bytes(s: &str) -> &[u8] {
     let bytes = s.as_bytes();
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    out.extend_from_slice(&bytes[..end]);
+    bytes.get(..end).unwrap_or(bytes)
+}
+
+/// Wire size of `s` as a symbol, terminator included.
+pub(crate) fn sym_len(s: &str) -> usize {
+    sym_bytes(s).len() + 1
+}
+
+/// Writes `s` as a NUL-terminated symbol (cut at a NUL, as [`sym_len`] counts).
+pub(crate) fn push_sym(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(sym_bytes(s));
     out.push(0);
 }
 

@@ -6,7 +6,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::encode::{push_sym, write_vector_body};
+use super::encode::{push_sym, sym_len, write_vector_body};
 use super::message::{push_header, MsgType, HEADER_LEN};
 use super::types::*;
 use super::value::{Vector, K};
@@ -115,10 +115,17 @@ impl Column {
 
     fn encoded_len(&self, syms: &SymbolTable) -> usize {
         match self {
-            Column::Simple(Vector::Symbol(s)) => 6 + s.iter().map(|x| x.len() + 1).sum::<usize>(),
+            Column::Simple(Vector::Symbol(s)) => 6 + s.iter().map(|x| sym_len(x)).sum::<usize>(),
             Column::Simple(v) => 6 + v.len() * fixed_width(v.type_code()).unwrap_or(0),
-            Column::Symbols(ids) => 6 + ids.iter().map(|&id| syms.get(id).len() + 1).sum::<usize>(),
-            Column::Strings { ends, bytes } => 6 + ends.len() * 6 + bytes.len(),
+            Column::Symbols(ids) => 6 + ids.iter().map(|&id| sym_len(syms.get(id))).sum::<usize>(),
+            // Counted as `write` slices, not as `bytes.len()`: the fields are
+            // public, and ends that are out of order or short of the bytes
+            // must still give a true length.
+            Column::Strings { ends, bytes } => {
+                6 + string_slices(ends, bytes)
+                    .map(|s| 6 + s.len())
+                    .sum::<usize>()
+            }
         }
     }
 
@@ -139,13 +146,10 @@ impl Column {
             Column::Strings { ends, bytes } => {
                 out.extend_from_slice(&[MIXED as u8, 0]);
                 out.extend_from_slice(&(ends.len() as u32).to_le_bytes());
-                let mut start = 0usize;
-                for &end in ends {
-                    let s = bytes.get(start..end as usize).unwrap_or(&[]);
+                for s in string_slices(ends, bytes) {
                     out.extend_from_slice(&[CHAR as u8, 0]);
                     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
                     out.extend_from_slice(s);
-                    start = end as usize;
                 }
             }
         }
@@ -160,27 +164,30 @@ impl Column {
                 ids.iter().map(|&id| syms.get(id).to_string()).collect(),
             )),
             Column::Strings { ends, bytes } => {
-                let mut start = 0usize;
-                K::list(
-                    ends.iter()
-                        .map(|&end| {
-                            let s = bytes.get(start..end as usize).unwrap_or(&[]);
-                            start = end as usize;
-                            K::string(s)
-                        })
-                        .collect(),
-                )
+                K::list(string_slices(ends, bytes).map(K::string).collect())
             }
         }
     }
 }
 
-/// Exact size of the whole `.u.upd` message, header included.
+/// The strings of a `Column::Strings`, one per end; an end that is out of
+/// order or past the bytes reads as an empty string (never a panic).
+fn string_slices<'a>(ends: &'a [u32], bytes: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut start = 0usize;
+    ends.iter().map(move |&end| {
+        let s = bytes.get(start..end as usize).unwrap_or(&[]);
+        start = end as usize;
+        s
+    })
+}
+
+/// Exact size of the whole `.u.upd` message, header included. `func` and
+/// `table` are symbols: a NUL cuts them, as the general encoder does.
 pub fn upd_len(func: &str, table: &str, columns: &[Column], syms: &SymbolTable) -> usize {
     HEADER_LEN
         + 6
-        + (2 + func.len())
-        + (2 + table.len())
+        + (1 + sym_len(func))
+        + (1 + sym_len(table))
         + 6
         + columns.iter().map(|c| c.encoded_len(syms)).sum::<usize>()
 }

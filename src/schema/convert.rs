@@ -185,13 +185,18 @@ pub fn null_cell(t: QType) -> Option<Cell<'static>> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConvError {
     Missing,
-    WrongType { expected: &'static str },
+    WrongType {
+        expected: &'static str,
+    },
     NotIntegral,
     OutOfRange,
     NonFinite,
     BadTemporal(&'static str),
     BadGuid,
     BadChar,
+    /// A symbol with a NUL at this byte: kdb+ symbols end at a NUL, so the
+    /// value cannot be carried exactly (a string column can carry it).
+    NulInSymbol(usize),
 }
 
 impl std::fmt::Display for ConvError {
@@ -205,6 +210,7 @@ impl std::fmt::Display for ConvError {
             ConvError::BadTemporal(r) => f.write_str(r),
             ConvError::BadGuid => f.write_str("not a GUID"),
             ConvError::BadChar => f.write_str("not exactly one byte"),
+            ConvError::NulInSymbol(at) => write!(f, "{}", nul_in_symbol(*at)),
         }
     }
 }
@@ -586,9 +592,20 @@ fn non_finite(s: &str) -> Option<f64> {
     }
 }
 
+/// Why a symbol with a NUL at byte `at` is refused (one text for the
+/// record error and for `ConvError`'s display).
+pub fn nul_in_symbol(at: usize) -> String {
+    format!("symbol contains NUL at byte {at}; kdb+ symbols are NUL-terminated")
+}
+
 fn from_string<'a>(t: QType, rules: Rules, s: Cow<'a, str>) -> Result<Cell<'a>, ConvError> {
     match t {
-        QType::Symbol => Ok(Cell::Sym(s)),
+        // Refused rather than cut: the wire would carry a different symbol
+        // than the record holds, silently.
+        QType::Symbol => match s.bytes().position(|b| b == 0) {
+            Some(at) => Err(ConvError::NulInSymbol(at)),
+            None => Ok(Cell::Sym(s)),
+        },
         QType::String => Ok(Cell::Bytes(match s {
             Cow::Borrowed(b) => Cow::Borrowed(b.as_bytes()),
             Cow::Owned(o) => Cow::Owned(o.into_bytes()),

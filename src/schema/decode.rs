@@ -507,5 +507,10 @@ fn column_error(
         },
         ConvError::BadGuid => RecordError::BadGuid { at, value },
         ConvError::BadChar => RecordError::BadChar { at, value },
+        ConvError::NulInSymbol(offset) => RecordError::Unrepresentable {
+            at,
+            value,
+            reason: convert::nul_in_symbol(offset),
+        },
     }
 }

@@ -92,6 +92,14 @@ pub enum RecordError {
     BadGuid { at: Box<At>, value: String },
     #[error("{at}: char column needs exactly one byte, got {value}")]
     BadChar { at: Box<At>, value: String },
+    /// kdb+ cannot carry the value exactly (e.g. a NUL in a symbol);
+    /// `reason` says why.
+    #[error("{at}: {value} cannot be sent to kdb+: {reason}")]
+    Unrepresentable {
+        at: Box<At>,
+        value: String,
+        reason: String,
+    },
     #[error("table {table}, line {line}: {reason}")]
     BadDelimited {
         table: String,

@@ -216,26 +216,38 @@ impl Tape {
         }
     }
 
-    /// The value of `key` in the object at `obj`.
+    /// The value of `key` in the object at `obj`. A key given more than
+    /// once means its last value, as serde_json, Python's `json` and
+    /// JavaScript's `JSON.parse` read it, so a producer checking its own
+    /// record sees what the bridge sends. Every lookup (columns, routing
+    /// fields, payload keys) comes through here, so they all agree.
     pub fn get(&self, text: &str, obj: usize, key: &str) -> Option<usize> {
         let o = self.nodes.get(obj)?;
         if o.kind != Kind::Object {
             return None;
         }
+        let mut last = None;
         let mut i = obj + 1;
         while i < o.next as usize {
-            let k = self.nodes.get(i)?;
+            let Some(k) = self.nodes.get(i) else { break };
             let v = i + 1;
             let found = match k.kind {
                 Kind::Str => text.get(k.start as usize..k.end as usize) == Some(key),
-                _ => self.str_at(text, i).is_some_and(|s| s == key),
+                // An escaped key can only equal `key` if it is no shorter.
+                _ => {
+                    (k.end - k.start) as usize >= key.len()
+                        && self.str_at(text, i).is_some_and(|s| s == key)
+                }
             };
             if found {
-                return Some(v);
+                last = Some(v);
             }
-            i = self.nodes.get(v)?.next as usize;
+            let Some(value) = self.nodes.get(v) else {
+                break;
+            };
+            i = value.next as usize;
         }
-        None
+        last
     }
 
     /// Element `n` of the array at `arr`.
@@ -551,6 +563,18 @@ mod tests {
         assert_eq!(t.str_at(text, key).unwrap(), "v");
         assert_eq!(t.elements(b).count(), 3);
         assert_eq!(t.get(text, 0, "zz"), None);
+    }
+
+    #[test]
+    fn a_repeated_key_means_its_last_value() {
+        // Plain and escaped spellings of one key count as the same key.
+        let text = r#"{"p":1,"q":0,"p":2,"\u0070":3,"r":{"p":9}}"#;
+        let t = parse(text).unwrap();
+        assert_eq!(t.raw(text, t.get(text, 0, "p").unwrap()), "3");
+        assert_eq!(t.raw(text, t.get(text, 0, "q").unwrap()), "0");
+        let text = r#"{"\u0070":3,"p":2}"#;
+        let t = parse(text).unwrap();
+        assert_eq!(t.raw(text, t.get(text, 0, "p").unwrap()), "2");
     }
 
     #[test]
