@@ -25,6 +25,18 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// What a tickerplant that does not match the schemas does to start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreflightMode {
+    /// Refuse to publish to it: init fails, and so does every batch while
+    /// the mismatch lasts (nothing is lost; records are retried).
+    Error,
+    /// Log each difference as a warning and publish anyway.
+    Warn,
+    /// Do not ask.
+    Off,
+}
+
 /// Where idempotency state lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {
@@ -46,6 +58,10 @@ pub struct Config {
     pub tp_ca_file: Option<PathBuf>,
     pub tp_connect_timeout: Duration,
     pub tp_read_timeout: Duration,
+    /// Largest message accepted from the tickerplant, as sent and once
+    /// decompressed (checked before allocating).
+    pub tp_max_message_bytes: usize,
+    pub preflight: PreflightMode,
     pub store: StoreKind,
     pub dedupe_table: Option<String>,
     pub dynamodb_concurrency: usize,
@@ -66,8 +82,10 @@ pub const VARS: &[(&str, &str)] = &[
     ("TICKBRIDGE_TP_CA_FILE", ""),
     ("TICKBRIDGE_TP_CONNECT_TIMEOUT_MS", "1000"),
     ("TICKBRIDGE_TP_READ_TIMEOUT_MS", "5000"),
+    ("TICKBRIDGE_TP_MAX_MESSAGE_BYTES", "67108864"),
     ("TICKBRIDGE_UPD_FUNC", ".u.upd"),
-    ("TICKBRIDGE_PUBLISH", "async"),
+    ("TICKBRIDGE_PUBLISH", "sync"),
+    ("TICKBRIDGE_PREFLIGHT", "error"),
     ("TICKBRIDGE_CHASE_BYTES", "4194304"),
     ("TICKBRIDGE_BAD_RECORDS", "quarantine"),
     ("TICKBRIDGE_QUARANTINE_QUEUE_URL", ""),
@@ -218,6 +236,14 @@ impl Config {
             });
         }
         let chase_every_bytes: usize = vars.parse("TICKBRIDGE_CHASE_BYTES", "a number of bytes")?;
+        let tp_max_message_bytes: usize =
+            vars.parse("TICKBRIDGE_TP_MAX_MESSAGE_BYTES", "a number of bytes")?;
+        if !(1024..=(2usize << 30)).contains(&tp_max_message_bytes) {
+            return Err(ConfigError {
+                var: "TICKBRIDGE_TP_MAX_MESSAGE_BYTES",
+                reason: format!("{tp_max_message_bytes} is not between 1024 and 2 GiB"),
+            });
+        }
         let dynamodb_concurrency: usize =
             vars.parse("TICKBRIDGE_DYNAMODB_CONCURRENCY", "a whole number")?;
         if dynamodb_concurrency == 0 {
@@ -234,6 +260,15 @@ impl Config {
             tp_ca_file: vars.get("TICKBRIDGE_TP_CA_FILE").map(PathBuf::from),
             tp_connect_timeout: vars.millis("TICKBRIDGE_TP_CONNECT_TIMEOUT_MS")?,
             tp_read_timeout: vars.millis("TICKBRIDGE_TP_READ_TIMEOUT_MS")?,
+            tp_max_message_bytes,
+            preflight: vars.choice(
+                "TICKBRIDGE_PREFLIGHT",
+                &[
+                    ("error", PreflightMode::Error),
+                    ("warn", PreflightMode::Warn),
+                    ("off", PreflightMode::Off),
+                ],
+            )?,
             store,
             dedupe_table,
             dynamodb_concurrency,
@@ -287,7 +322,9 @@ mod tests {
         let c = Config::from_vars(vars(&[("TICKBRIDGE_DEDUPE_TABLE", "dedupe")])).unwrap();
         assert_eq!(c.tp, "127.0.0.1:5010");
         assert_eq!(c.store, StoreKind::DynamoDb);
-        assert_eq!(c.pipeline.publish, PublishMode::Async);
+        assert_eq!(c.pipeline.publish, PublishMode::Sync);
+        assert_eq!(c.preflight, PreflightMode::Error);
+        assert_eq!(c.tp_max_message_bytes, 64 << 20);
         assert_eq!(c.pipeline.bad_records, BadRecords::Quarantine);
         assert_eq!(c.pipeline.key_ttl, Duration::from_secs(604_800));
         assert_eq!(c.pipeline.upd_func, ".u.upd");

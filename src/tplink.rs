@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use crate::kdb::client::{ClientConfig, ClientError, Credentials, Publisher, RetryPolicy, Target};
+use crate::kdb::client::{
+    check_raw, ClientConfig, ClientError, Credentials, Publisher, RetryPolicy, Target,
+};
 use crate::pipeline::{LinkError, TickerplantLink};
 
 pub struct TpLink {
@@ -38,6 +40,13 @@ impl TpLink {
         cc.connect_timeout = c.tp_connect_timeout;
         cc.handshake_timeout = c.tp_connect_timeout;
         cc.read_timeout = c.tp_read_timeout;
+        cc.max_frame = c.tp_max_message_bytes;
+        if cc.credentials.is_some() && !cc.target.is_local() && !cc.target.is_tls() {
+            tracing::warn!(
+                tp = %cc.target,
+                "TICKBRIDGE_TP_USER/PASSWORD go to a remote tickerplant over plain TCP: anyone on the path can read them; use tls://host:port"
+            );
+        }
         Ok(TpLink::new(cc))
     }
 
@@ -59,6 +68,12 @@ fn link_error(e: ClientError) -> LinkError {
     }
 }
 
+/// A message this process built wrong is refused before any I/O, and
+/// named as ours: it says nothing about the tickerplant.
+fn check_local(msg: &[u8]) -> Result<(), LinkError> {
+    check_raw(msg).map_err(|e| LinkError::Local(e.to_string()))
+}
+
 impl TickerplantLink for TpLink {
     async fn ensure_connected(&mut self, until: Instant) -> Result<(), LinkError> {
         self.publisher
@@ -71,15 +86,58 @@ impl TickerplantLink for TpLink {
     }
 
     async fn send_async(&mut self, msg: &[u8]) -> Result<(), LinkError> {
+        check_local(msg)?;
         self.publisher.send_raw(msg).await.map_err(link_error)
     }
 
     async fn send_sync(&mut self, msg: &[u8]) -> Result<(), LinkError> {
+        check_local(msg)?;
         self.publisher
             .query_raw(msg)
             .await
             .map(|_| ())
             .map_err(link_error)
+    }
+
+    async fn send_sync_all(&mut self, msgs: &[&[u8]]) -> Vec<Result<(), LinkError>> {
+        let mut out: Vec<Result<(), LinkError>> = Vec::with_capacity(msgs.len());
+        let mut written = Vec::with_capacity(msgs.len());
+        let mut down: Option<LinkError> = None;
+        for (i, msg) in msgs.iter().enumerate() {
+            if let Err(e) = check_local(msg) {
+                out.push(Err(e));
+                continue;
+            }
+            match self.publisher.write_sync_raw(msg).await {
+                Ok(()) => {
+                    written.push(i);
+                    out.push(Ok(()));
+                }
+                Err(e) => {
+                    down = Some(link_error(e));
+                    break;
+                }
+            }
+        }
+        for i in written {
+            if let Some(e) = &down {
+                out[i] = Err(e.clone());
+                continue;
+            }
+            match self.publisher.next_reply().await {
+                Ok(_) => {}
+                Err(e @ ClientError::Remote(_)) => out[i] = Err(link_error(e)),
+                Err(e) => {
+                    let e = link_error(e);
+                    out[i] = Err(e.clone());
+                    down = Some(e);
+                }
+            }
+        }
+        if let Some(e) = down {
+            out.resize(msgs.len(), Err(e));
+        }
+        out
     }
 
     async fn chase(&mut self) -> Result<(), LinkError> {

@@ -660,10 +660,25 @@ async fn tls_target_with_a_ca_file() {
         assert_eq!(shared.log.lock().unwrap().clone(), vec![K::Long(9)]);
 
         // The webpki roots do not trust the test CA.
+        // That refusal is permanent: named, and not retried by the publisher.
         let untrusted = Target::parse(&format!("tls://localhost:{port}")).unwrap();
-        let err = Connection::connect(&config(untrusted)).await.unwrap_err();
-        assert!(matches!(err, ClientError::Io(_)), "{err:?}");
-        assert!(err.to_string().contains("tls"), "{err}");
+        let err = Connection::connect(&config(untrusted.clone()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Certificate { .. }), "{err:?}");
+        assert!(!err.is_transient());
+        assert!(
+            err.to_string().contains("certificate of localhost refused"),
+            "{err}"
+        );
+        let started = std::time::Instant::now();
+        let mut p = Publisher::new(config(untrusted), RetryPolicy::default());
+        let err = p.chase().await.unwrap_err();
+        assert!(matches!(err, ClientError::Certificate { .. }), "{err:?}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "retried a certificate error"
+        );
         task.abort();
     })
     .await

@@ -22,14 +22,13 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
+    PutRequest, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use futures_util::stream::{self, StreamExt};
@@ -161,7 +160,11 @@ impl DynamoStore {
 
     /// One `BatchWriteItem` chunk, resubmitting unprocessed items with a
     /// short backoff.
-    async fn write_chunk(&self, mut writes: Vec<WriteRequest>) -> Result<(), StoreError> {
+    async fn write_chunk(
+        &self,
+        op: &'static str,
+        mut writes: Vec<WriteRequest>,
+    ) -> Result<(), StoreError> {
         for attempt in 0..BATCH_WRITE_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(25u64 << attempt)).await;
@@ -173,7 +176,7 @@ impl DynamoStore {
                 .request_items(&self.table, writes)
                 .send()
                 .await
-                .map_err(|e| self.transient("BatchWriteItem (complete)", e))?;
+                .map_err(|e| self.transient(op, e))?;
             writes = out
                 .unprocessed_items
                 .and_then(|mut u| u.remove(&self.table))
@@ -183,35 +186,33 @@ impl DynamoStore {
             }
         }
         Err(StoreError::Transient(format!(
-            "DynamoDB BatchWriteItem (complete) on table {}: {} items still unprocessed after {} attempts",
+            "DynamoDB {op} on table {}: {} items still unprocessed after {} attempts",
             self.table,
             writes.len(),
             BATCH_WRITE_ATTEMPTS
         )))
     }
 
-    async fn release_one(&self, key: &str) -> Result<(), StoreError> {
-        self.count();
-        let res = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PK, s(&key_pk(key)))
-            .condition_expression("#s = :inprogress")
-            .expression_attribute_names("#s", STATUS)
-            .expression_attribute_values(":inprogress", s(INPROGRESS))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            // Completed or gone already: nothing of ours to release.
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(self.transient("DeleteItem (release)", e)),
+    /// Writes in `BatchWriteItem` chunks of 25, chunks concurrently (bounded).
+    async fn write_batched(
+        &self,
+        op: &'static str,
+        writes: Vec<WriteRequest>,
+    ) -> Result<(), StoreError> {
+        let mut chunks = Vec::with_capacity(writes.len().div_ceil(BATCH_WRITE_MAX));
+        let mut rest = writes.into_iter().peekable();
+        while rest.peek().is_some() {
+            chunks.push(rest.by_ref().take(BATCH_WRITE_MAX).collect::<Vec<_>>());
         }
+        let writes: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| self.write_chunk(op, chunk))
+            .collect();
+        let results: Vec<Result<(), StoreError>> = stream::iter(writes)
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 }
 
@@ -336,29 +337,32 @@ impl DedupeStore for DynamoStore {
                 .map_err(|e| self.transient("BatchWriteItem (complete) request", e))?;
             writes.push(WriteRequest::builder().put_request(put).build());
         }
-        let mut chunks = Vec::with_capacity(writes.len().div_ceil(BATCH_WRITE_MAX));
-        let mut rest = writes.into_iter().peekable();
-        while rest.peek().is_some() {
-            chunks.push(rest.by_ref().take(BATCH_WRITE_MAX).collect::<Vec<_>>());
-        }
-        let writes: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| self.write_chunk(chunk))
-            .collect();
-        let results: Vec<Result<(), StoreError>> = stream::iter(writes)
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
-        results.into_iter().collect()
+        self.write_batched("BatchWriteItem (complete)", writes)
+            .await
     }
 
+    /// Unconditional deletes, 25 to a `BatchWriteItem`: one request per 25
+    /// keys instead of one each. That is safe only because the caller
+    /// releases nothing but claims it took in this invocation and only
+    /// before their `in_progress_expiration`: until then nobody else can
+    /// have claimed or completed those keys (the claim condition refuses
+    /// a live claim), so there is nothing of anyone else's to delete.
     async fn release(&self, keys: &[String]) -> Result<(), StoreError> {
-        let deletes: Vec<_> = keys.iter().map(|k| self.release_one(k)).collect();
-        let results: Vec<Result<(), StoreError>> = stream::iter(deletes)
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
-        results.into_iter().collect()
+        let mut seen = HashSet::new();
+        let mut deletes = Vec::with_capacity(keys.len());
+        for key in keys {
+            let pk = key_pk(key);
+            if !seen.insert(pk.clone()) {
+                continue;
+            }
+            let delete = DeleteRequest::builder()
+                .key(PK, s(&pk))
+                .build()
+                .map_err(|e| self.transient("BatchWriteItem (release) request", e))?;
+            deletes.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        self.write_batched("BatchWriteItem (release)", deletes)
+            .await
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at, Instant};
 use tracing::{debug, warn};
 
 use super::compress::{self, MIN_COMPRESS_LEN};
@@ -71,6 +71,9 @@ pub enum ClientError {
     Closed,
     #[error("bad target {0}")]
     BadTarget(String),
+    /// The TLS server's certificate was refused: retrying cannot help.
+    #[error("tls: certificate of {target} refused: {reason} (check TICKBRIDGE_TP_CA_FILE and the host name)")]
+    Certificate { target: String, reason: String },
 }
 
 impl ClientError {
@@ -84,7 +87,9 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         !matches!(
             self,
-            ClientError::AccessDenied { .. } | ClientError::BadTarget(_)
+            ClientError::AccessDenied { .. }
+                | ClientError::BadTarget(_)
+                | ClientError::Certificate { .. }
         )
     }
 }
@@ -131,9 +136,12 @@ pub struct ClientConfig {
     pub credentials: Option<Credentials>,
     pub connect_timeout: Duration,
     pub handshake_timeout: Duration,
-    /// Bounds every read of a reply, and every write.
+    /// Bounds the whole wait for one reply (every frame read meanwhile
+    /// included), and every write.
     pub read_timeout: Duration,
-    /// Largest incoming message accepted, header included.
+    /// Largest incoming message accepted, header included, both as sent
+    /// and once decompressed: a peer's claimed uncompressed size is checked
+    /// against it before anything is allocated.
     pub max_frame: usize,
 }
 
@@ -166,6 +174,11 @@ pub struct Connection {
     capability: u8,
     read_timeout: Duration,
     max_frame: usize,
+    /// No wait of any kind goes past this instant (the invocation deadline),
+    /// whatever `read_timeout` allows.
+    deadline: Option<Instant>,
+    /// Sync messages written whose replies have not been read yet.
+    awaiting: usize,
     /// Reused for every encoded outgoing message.
     out: Vec<u8>,
     broken: bool,
@@ -278,7 +291,7 @@ impl Connection {
     /// Connects and handshakes, each step bounded by its timeout.
     pub async fn connect(config: &ClientConfig) -> Result<Connection, ClientError> {
         let target = config.target.to_string();
-        debug!(%target, "connecting to kdb+");
+        debug!(peer = %target, "connecting to kdb+");
         let mut io = timeout(config.connect_timeout, open(&config.target))
             .await
             .map_err(|_| ClientError::Timeout {
@@ -292,7 +305,7 @@ impl Connection {
         .map_err(|_| ClientError::Timeout {
             stage: Stage::Handshake,
         })??;
-        debug!(%target, capability, "connected to kdb+");
+        debug!(peer = %target, capability, "connected to kdb+");
         Ok(Connection {
             io,
             local: config.target.is_local(),
@@ -300,9 +313,27 @@ impl Connection {
             capability,
             read_timeout: config.read_timeout,
             max_frame: config.max_frame,
+            deadline: None,
+            awaiting: 0,
             out: Vec::with_capacity(4096),
             broken: false,
         })
+    }
+
+    /// Bounds every later wait by `deadline` as a whole (`None`: only the
+    /// per-reply timeout).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// When a wait that starts now must end: the reply timeout, cut short
+    /// by the deadline.
+    fn wait_limit(&self) -> Instant {
+        let limit = Instant::now() + self.read_timeout;
+        match self.deadline {
+            Some(d) if d < limit => d,
+            _ => limit,
+        }
     }
 
     /// The capability byte the server agreed to in the handshake.
@@ -337,7 +368,7 @@ impl Connection {
     fn note<T>(&mut self, r: Result<T, ClientError>) -> Result<T, ClientError> {
         if let Err(e) = &r {
             if e.breaks_connection() && !self.broken {
-                warn!(target = %self.target, error = %e, "kdb+ connection broken");
+                warn!(peer = %self.target, error = %e, "kdb+ connection broken");
                 self.broken = true;
             }
         }
@@ -354,10 +385,11 @@ impl Connection {
     }
 
     async fn write_msg(&mut self, msg: &[u8]) -> Result<(), ClientError> {
+        let limit = self.wait_limit();
         let io = &mut self.io;
         let packed = compress_for_peer(msg, self.local);
         let bytes = packed.as_deref().unwrap_or(msg);
-        timeout(self.read_timeout, async {
+        timeout_at(limit, async {
             io.write_all(bytes).await?;
             io.flush().await
         })
@@ -398,7 +430,10 @@ impl Connection {
         self.check()?;
         self.encode_out(v, MsgType::Sync);
         let r = match self.write_out().await {
-            Ok(()) => self.read_reply().await,
+            Ok(()) => {
+                self.awaiting += 1;
+                self.read_reply().await
+            }
             Err(e) => Err(e),
         };
         self.note(r)
@@ -407,12 +442,38 @@ impl Connection {
     /// Sends a whole pre-encoded sync message (header type 1) and waits for
     /// its reply, for publishing runs synchronously from the fast path.
     pub async fn query_raw(&mut self, msg: &[u8]) -> Result<K, ClientError> {
+        self.write_sync_raw(msg).await?;
+        self.next_reply().await
+    }
+
+    /// Writes a whole pre-encoded sync message without waiting for its
+    /// reply, so several can share one round trip; `next_reply` reads the
+    /// replies back in the order the messages went out (kdb+ answers one
+    /// connection's requests in order).
+    pub async fn write_sync_raw(&mut self, msg: &[u8]) -> Result<(), ClientError> {
         self.check()?;
         check_raw(msg)?;
-        let r = match self.write_msg(msg).await {
-            Ok(()) => self.read_reply().await,
-            Err(e) => Err(e),
-        };
+        if parse_header(msg)?.msg_type != MsgType::Sync {
+            return Err(ClientError::Decode(DecodeError::BadHeader(
+                "write_sync_raw needs a sync message".into(),
+            )));
+        }
+        let r = self.write_msg(msg).await;
+        if r.is_ok() {
+            self.awaiting += 1;
+        }
+        self.note(r)
+    }
+
+    /// The reply to the oldest sync message still unanswered.
+    pub async fn next_reply(&mut self) -> Result<K, ClientError> {
+        self.check()?;
+        if self.awaiting == 0 {
+            return Err(ClientError::Decode(DecodeError::BadHeader(
+                "no sync message is waiting for a reply".into(),
+            )));
+        }
+        let r = self.read_reply().await;
         self.note(r)
     }
 
@@ -427,19 +488,36 @@ impl Connection {
         self.query_str("").await.map(|_| ())
     }
 
+    /// Reads frames until a reply comes. The whole wait, however many
+    /// async messages or sync requests the peer sends instead of the reply,
+    /// ends at `wait_limit`: a chattering peer cannot hold us past it.
     async fn read_reply(&mut self) -> Result<K, ClientError> {
+        let limit = self.wait_limit();
+        let r = timeout_at(limit, self.read_reply_frames())
+            .await
+            .map_err(|_| ClientError::Timeout { stage: Stage::Read })?;
+        // A q error is a reply too: that request is answered.
+        if matches!(r, Ok(_) | Err(ClientError::Remote(_))) {
+            self.awaiting = self.awaiting.saturating_sub(1);
+        }
+        r
+    }
+
+    /// Sync messages written whose replies are still to be read.
+    pub fn awaiting_replies(&self) -> usize {
+        self.awaiting
+    }
+
+    async fn read_reply_frames(&mut self) -> Result<K, ClientError> {
         loop {
-            let (header, msg) =
-                timeout(self.read_timeout, read_frame(&mut self.io, self.max_frame))
-                    .await
-                    .map_err(|_| ClientError::Timeout { stage: Stage::Read })??;
+            let (header, msg) = read_frame(&mut self.io, self.max_frame).await?;
             match header.msg_type {
                 MsgType::Async => {
-                    debug!(target = %self.target, len = header.len, "skipping an async message while waiting for a reply");
+                    debug!(peer = %self.target, len = header.len, "skipping an async message while waiting for a reply");
                 }
                 MsgType::Sync => {
                     // The peer waits for an answer; refusing keeps both sides moving.
-                    debug!(target = %self.target, "refusing a sync request from the server");
+                    debug!(peer = %self.target, "refusing a sync request from the server");
                     self.encode_out(&K::Error("nyi".into()), MsgType::Response);
                     self.write_out().await?;
                 }

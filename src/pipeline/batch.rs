@@ -13,7 +13,7 @@ use super::{
     PipelineConfig, PublishMode, QuarantineItem, QuarantineSink, RecordState, Summary,
     TickerplantLink,
 };
-use crate::dedupe::{Claim, DedupeStore};
+use crate::dedupe::{Claim, DedupeStore, StoreError};
 use crate::kdb::MsgType;
 use crate::source::seqno::cmp_seq;
 use crate::source::{lanes, Lane, Record, SourceKind};
@@ -147,7 +147,15 @@ where
                     key.map(|k| (i, k))
                 })
                 .collect();
-            claim_into(store, &mut slots, &wanted, ctx, KeyKind::Message).await;
+            claim_into(
+                store,
+                &mut slots,
+                &wanted,
+                ctx,
+                cfg.deadline_margin,
+                KeyKind::Message,
+            )
+            .await;
         }
         slots.settle_cuts(&lanes);
     }
@@ -191,7 +199,15 @@ where
                 wanted.push((i, key));
             }
         }
-        claim_into(store, &mut slots, &wanted, ctx, KeyKind::Payload).await;
+        claim_into(
+            store,
+            &mut slots,
+            &wanted,
+            ctx,
+            cfg.deadline_margin,
+            KeyKind::Payload,
+        )
+        .await;
         slots.settle_cuts(&lanes);
         let td = Instant::now();
         for (l, lane) in lanes.iter().enumerate() {
@@ -260,7 +276,17 @@ where
     if out_of_time(ctx) {
         slots.pend_all_todo("deadline: no time left to publish");
     } else {
-        publish(link, &lane_rows, &lanes, &mut slots, cfg, ctx, &mut summary).await;
+        publish(
+            records,
+            link,
+            &lane_rows,
+            &lanes,
+            &mut slots,
+            cfg,
+            ctx,
+            &mut summary,
+        )
+        .await;
     }
     summary.stage_ms.publish = ms_since(t);
 
@@ -326,36 +352,53 @@ enum KeyKind {
     Payload,
 }
 
+/// Keys claimed per store call: small enough that the deadline is checked
+/// often, large enough to keep the store's concurrency busy.
+const CLAIM_CHUNK: usize = 256;
+
+/// Claims keys in chunks. No chunk starts once the deadline margin is
+/// reached, and a chunk in flight is abandoned at the deadline itself: its
+/// records stay pending (claims it may have taken expire at the deadline).
 async fn claim_into<S: DedupeStore>(
     store: &S,
     slots: &mut Slots,
     wanted: &[(usize, String)],
     ctx: &BatchContext,
+    margin: std::time::Duration,
     kind: KeyKind,
 ) {
-    if wanted.is_empty() {
-        return;
-    }
-    let keys: Vec<String> = wanted.iter().map(|(_, k)| k.clone()).collect();
-    match store.claim(&keys, ctx.now_ms, ctx.deadline_ms).await {
-        Ok(claims) => {
-            for ((i, key), claim) in wanted.iter().zip(claims) {
-                match claim {
-                    Claim::New => match kind {
-                        KeyKind::Message => slots.message_key[*i] = Some(key.clone()),
-                        KeyKind::Payload => slots.payload_key[*i] = Some(key.clone()),
-                    },
-                    Claim::Completed => slots.work[*i] = Work::Duplicate,
-                    Claim::InProgress => {
-                        slots.work[*i] =
-                            Work::Pending(format!("key {key} is in progress in another invocation"))
-                    }
-                }
+    for chunk in wanted.chunks(CLAIM_CHUNK) {
+        let outcome = if ctx.remaining() < margin {
+            Err("deadline: key claims stopped before this record".to_string())
+        } else {
+            let keys: Vec<String> = chunk.iter().map(|(_, k)| k.clone()).collect();
+            let claims = store.claim(&keys, ctx.now_ms, ctx.deadline_ms);
+            match tokio::time::timeout_at(ctx.deadline.into(), claims).await {
+                Ok(Ok(claims)) => Ok(claims),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("deadline: key claim did not finish in time".to_string()),
             }
-        }
-        Err(e) => {
-            for (i, _) in wanted {
-                slots.work[*i] = Work::Pending(e.to_string());
+        };
+        let claims = match outcome {
+            Ok(claims) => claims,
+            Err(reason) => {
+                for (i, _) in chunk {
+                    slots.work[*i] = Work::Pending(reason.clone());
+                }
+                continue;
+            }
+        };
+        for ((i, key), claim) in chunk.iter().zip(claims) {
+            match claim {
+                Claim::New => match kind {
+                    KeyKind::Message => slots.message_key[*i] = Some(key.clone()),
+                    KeyKind::Payload => slots.payload_key[*i] = Some(key.clone()),
+                },
+                Claim::Completed => slots.work[*i] = Work::Duplicate,
+                Claim::InProgress => {
+                    slots.work[*i] =
+                        Work::Pending(format!("key {key} is in progress in another invocation"))
+                }
             }
         }
     }
@@ -420,7 +463,25 @@ fn quarantine_item(r: &Record, work: &Work) -> QuarantineItem {
     }
 }
 
+/// One ERROR line per refused update: an operator must see which table,
+/// lane and records, and what q said, without digging.
+fn log_refused(records: &[Record], lane: &Lane, run: &EncodedRun, q_error: &str) {
+    let first = run.records.first().map(|&i| records[i].position.as_str());
+    let last = run.records.last().map(|&i| records[i].position.as_str());
+    tracing::error!(
+        table = %run.table,
+        lane = %lane.id,
+        first_position = first.unwrap_or(""),
+        last_position = last.unwrap_or(""),
+        rows = run.rows,
+        q_error = %q_error,
+        "tickerplant refused an update; its lane is cut and retried"
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn publish<L: TickerplantLink, R: LaneRows>(
+    records: &[Record],
     link: &mut L,
     lane_rows: &[R],
     lanes: &[Lane],
@@ -477,9 +538,16 @@ async fn publish<L: TickerplantLink, R: LaneRows>(
                         stopped = Some("deadline: stopped publishing".into());
                         break 'send;
                     }
-                    if let Err(e) = link.send_async(&run.bytes).await {
-                        stopped = Some(e.to_string());
-                        break 'send;
+                    match link.send_async(&run.bytes).await {
+                        Ok(()) => {}
+                        Err(e @ LinkError::Local(_)) => {
+                            lane_error[l] = Some(e.to_string());
+                            continue 'send;
+                        }
+                        Err(e) => {
+                            stopped = Some(e.to_string());
+                            break 'send;
+                        }
                     }
                     summary.messages_sent += 1;
                     summary.bytes_sent += run.bytes.len();
@@ -507,30 +575,61 @@ async fn publish<L: TickerplantLink, R: LaneRows>(
             }
         }
         PublishMode::Sync => {
-            'lanes: for (l, lane_runs) in runs.iter().enumerate() {
-                for (k, run) in lane_runs.iter().enumerate() {
-                    if ctx.remaining() < cfg.deadline_margin {
-                        stopped = Some("deadline: stopped publishing".into());
-                        break 'lanes;
+            // Rounds: the next run of every lane still going, written back
+            // to back, then their replies. A lane never has a run in flight
+            // behind an unanswered one, so a refused run is the last of its
+            // lane the tickerplant ever sees in this batch.
+            let mut next = vec![0usize; runs.len()];
+            'rounds: loop {
+                let mut round: Vec<(usize, usize)> = Vec::new();
+                let mut round_bytes = 0usize;
+                for (l, lane_runs) in runs.iter().enumerate() {
+                    if lane_error[l].is_some() || next[l] >= lane_runs.len() {
+                        continue;
                     }
-                    match link.send_sync(&run.bytes).await {
+                    if !round.is_empty() && round_bytes >= cfg.chase_every_bytes {
+                        break;
+                    }
+                    round_bytes += lane_runs[next[l]].bytes.len();
+                    round.push((l, next[l]));
+                }
+                if round.is_empty() {
+                    break;
+                }
+                if ctx.remaining() < cfg.deadline_margin {
+                    stopped = Some("deadline: stopped publishing".into());
+                    break;
+                }
+                let msgs: Vec<&[u8]> = round
+                    .iter()
+                    .map(|&(l, k)| runs[l][k].bytes.as_slice())
+                    .collect();
+                let results = link.send_sync_all(&msgs).await;
+                for (&(l, k), r) in round.iter().zip(results) {
+                    let run = &runs[l][k];
+                    match r {
                         Ok(()) => {
                             confirmed[l][k] = true;
+                            next[l] = k + 1;
                             summary.messages_sent += 1;
                             summary.bytes_sent += run.bytes.len();
                         }
                         // Deterministic for this run: cut its lane, go on
                         // with the other lanes.
                         Err(LinkError::Remote(e)) => {
+                            summary.messages_sent += 1;
+                            summary.bytes_sent += run.bytes.len();
+                            summary.refused_updates += 1;
+                            log_refused(records, &lanes[l], run, &e);
                             lane_error[l] = Some(format!(
-                                "tickerplant rejected {} rows of {}: '{e}",
+                                "tickerplant refused {} rows of {}: '{e}",
                                 run.rows, run.table
                             ));
-                            continue 'lanes;
                         }
+                        Err(e @ LinkError::Local(_)) => lane_error[l] = Some(e.to_string()),
                         Err(e @ LinkError::Unavailable(_)) => {
                             stopped = Some(e.to_string());
-                            break 'lanes;
+                            break 'rounds;
                         }
                     }
                 }
@@ -560,6 +659,20 @@ async fn publish<L: TickerplantLink, R: LaneRows>(
             }
         }
     }
+}
+
+/// A store call cut off at `until`; its writes may or may not have landed.
+async fn bounded<T>(
+    until: Instant,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout_at(until.into(), call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Transient(
+                "deadline: stopped waiting for DynamoDB".into(),
+            ))
+        })
 }
 
 async fn commit<S: DedupeStore>(
@@ -616,21 +729,40 @@ async fn commit<S: DedupeStore>(
             }
         }
     }
-    let cp_writes = join_all(
-        moves
-            .iter()
-            .map(|(lane, old, new)| store.advance_checkpoint(lane, *old, new)),
-    );
+    let cp_writes = async {
+        let all = join_all(
+            moves
+                .iter()
+                .map(|(lane, old, new)| store.advance_checkpoint(lane, *old, new)),
+        );
+        match tokio::time::timeout_at(ctx.deadline.into(), all).await {
+            Ok(results) => results,
+            Err(_) => moves
+                .iter()
+                .map(|_| {
+                    Err(StoreError::Transient(
+                        "deadline: stopped waiting for DynamoDB".into(),
+                    ))
+                })
+                .collect(),
+        }
+    };
+    // Releases are unconditional deletes (see the store), safe only while
+    // our claims are live: they stop a margin before the claims expire, and
+    // what is not released by then simply expires at the deadline.
+    let release_until = ctx.deadline.checked_sub(cfg.deadline_margin);
     let key_writes = async {
         let c = if complete.is_empty() {
             Ok(())
         } else {
-            store.complete(&complete, ttl_end_s).await
+            bounded(ctx.deadline, store.complete(&complete, ttl_end_s)).await
         };
-        let r = if release.is_empty() {
-            Ok(())
-        } else {
-            store.release(&release).await
+        let r = match release_until {
+            _ if release.is_empty() => Ok(()),
+            Some(until) if Instant::now() < until => bounded(until, store.release(&release)).await,
+            _ => Err(StoreError::Transient(
+                "deadline: left to expire at the invocation deadline".into(),
+            )),
         };
         (c, r)
     };

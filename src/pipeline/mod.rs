@@ -25,11 +25,18 @@ pub use schema_decoder::SchemaDecoder;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PublishMode {
-    /// Async `.u.upd` messages, confirmed by a sync chaser: fast.
-    Async,
-    /// Each run sent synchronously, so a remote error (`'type`) is seen per
-    /// run: slower, stricter.
+    /// Every run is a sync `.u.upd`, so its reply says whether the
+    /// tickerplant *accepted* it (a q error such as `'type` comes back as
+    /// the reply). Lanes share round trips: each round writes the next run
+    /// of every lane back to back and then reads the replies, so a lane
+    /// never has a run in flight behind one that may be refused. The
+    /// default: a record is done only once its rows were accepted.
     Sync,
+    /// Async `.u.upd` messages followed by a sync chaser. The chaser's
+    /// reply proves the tickerplant *received* and processed the updates,
+    /// not that it accepted them: an update refused with `'type` is
+    /// invisible here. One round trip per batch whatever the runs per lane.
+    Async,
 }
 
 /// What happens to a record that cannot be decoded (DESIGN §6).
@@ -57,7 +64,8 @@ pub struct PipelineConfig {
     pub key_ttl: Duration,
     /// No new stage starts when less than this is left before the deadline.
     pub deadline_margin: Duration,
-    /// Async mode confirms with a chaser at least every this many bytes.
+    /// Async mode confirms with a chaser at least every this many bytes;
+    /// sync mode ends a round of pipelined runs at about this many bytes.
     pub chase_every_bytes: usize,
 }
 
@@ -65,7 +73,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             upd_func: ".u.upd".into(),
-            publish: PublishMode::Async,
+            publish: PublishMode::Sync,
             bad_records: BadRecords::Quarantine,
             transport_dedupe: true,
             replay: false,
@@ -152,6 +160,10 @@ pub enum LinkError {
     /// Not connected, timed out, or the connection broke.
     #[error("tickerplant unavailable: {0}")]
     Unavailable(String),
+    /// The message was not sent because it is malformed here (a bug, not
+    /// the tickerplant's state): only the lane that owns it stops.
+    #[error("update not sent: {0}")]
+    Local(String),
 }
 
 /// The tickerplant connection as the pipeline needs it.
@@ -167,6 +179,33 @@ pub trait TickerplantLink: Send {
     fn send_sync(&mut self, msg: &[u8]) -> impl Future<Output = Result<(), LinkError>> + Send;
     /// A sync round trip proving everything sent before it was processed.
     fn chase(&mut self) -> impl Future<Output = Result<(), LinkError>> + Send;
+    /// Writes whole sync messages and then reads their replies, one result
+    /// per message in order. Implementations pipeline them (one round trip
+    /// in all); this default sends them one by one. After an `Unavailable`
+    /// error nothing more is sent and the rest fail the same way.
+    fn send_sync_all(
+        &mut self,
+        msgs: &[&[u8]],
+    ) -> impl Future<Output = Vec<Result<(), LinkError>>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let mut out = Vec::with_capacity(msgs.len());
+            let mut down: Option<LinkError> = None;
+            for msg in msgs {
+                let r = match &down {
+                    Some(e) => Err(e.clone()),
+                    None => self.send_sync(msg).await,
+                };
+                if let Err(e @ LinkError::Unavailable(_)) = &r {
+                    down = Some(e.clone());
+                }
+                out.push(r);
+            }
+            out
+        }
+    }
 }
 
 /// A bad record, with what an operator needs to find and re-drive it.
@@ -202,6 +241,8 @@ pub struct Summary {
     pub rows_per_table: BTreeMap<String, usize>,
     pub messages_sent: usize,
     pub bytes_sent: usize,
+    /// Updates the tickerplant refused with a q error (sync mode sees them).
+    pub refused_updates: usize,
     pub dedupe_requests: u64,
     pub stage_ms: StageTimes,
     /// Up to a few failure reasons, `position: reason`.

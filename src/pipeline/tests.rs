@@ -79,6 +79,8 @@ struct FakeLink {
     sent: Vec<String>,
     /// What the tickerplant has processed for sure (confirmed by a chaser).
     confirmed: Vec<String>,
+    /// Messages per `send_sync_all` call.
+    rounds: Vec<usize>,
 }
 
 impl TickerplantLink for FakeLink {
@@ -110,6 +112,14 @@ impl TickerplantLink for FakeLink {
         self.ensure_connected(Instant::now()).await?;
         self.confirmed = self.sent.clone();
         Ok(())
+    }
+    async fn send_sync_all(&mut self, msgs: &[&[u8]]) -> Vec<Result<(), LinkError>> {
+        self.rounds.push(msgs.len());
+        let mut out = Vec::new();
+        for m in msgs {
+            out.push(self.send_sync(m).await);
+        }
+        out
     }
 }
 
@@ -342,6 +352,30 @@ async fn broken_connection_mid_batch_leaves_the_unconfirmed_tail_pending() {
         kinesis("s", 2, "quote:2"),
         kinesis("s", 3, "trade:3"),
     ];
+    let cfg = PipelineConfig {
+        publish: PublishMode::Async,
+        ..PipelineConfig::default()
+    };
+    let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
+    // The first run was written but never confirmed: all three are retried.
+    assert_eq!(pending(&r.result.states), vec![0, 1, 2]);
+    assert_eq!(r.failures, vec![recs[0].position.clone()]);
+    assert!(link.confirmed.is_empty());
+}
+
+#[tokio::test]
+async fn sync_mode_broken_connection_keeps_what_was_accepted() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink {
+        break_after_sends: Some(1),
+        ..FakeLink::default()
+    };
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        kinesis("s", 1, "trade:1"),
+        kinesis("s", 2, "quote:2"),
+        kinesis("s", 3, "trade:3"),
+    ];
     let r = run(
         &recs,
         &store,
@@ -351,10 +385,14 @@ async fn broken_connection_mid_batch_leaves_the_unconfirmed_tail_pending() {
         &ctx(),
     )
     .await;
-    // The first run was written but never confirmed: all three are retried.
-    assert_eq!(pending(&r.result.states), vec![0, 1, 2]);
-    assert_eq!(r.failures, vec![recs[0].position.clone()]);
-    assert!(link.confirmed.is_empty());
+    // The first run's reply accepted it; the rest is retried from record 1.
+    assert_eq!(pending(&r.result.states), vec![1, 2]);
+    assert_eq!(r.failures, vec![recs[1].position.clone()]);
+    assert_eq!(link.confirmed, vec!["trade:1"]);
+    assert_eq!(
+        store.checkpoint("s").await.unwrap().as_deref(),
+        Some(recs[0].position.as_str())
+    );
 }
 
 #[tokio::test]
@@ -543,7 +581,67 @@ async fn sync_mode_remote_error_cuts_only_its_lane() {
     let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
     assert_eq!(r.failures, vec!["a2", "a3"]);
     assert_eq!(link.confirmed, vec!["trade:1", "trade:4"]);
+    // Nothing of lane A went out after the refused run.
+    assert_eq!(link.sent, vec!["trade:1", "trade:4"]);
     assert!(r.result.summary.failure_reasons[0].contains("'type"));
+    assert_eq!(r.result.summary.refused_updates, 1);
+    assert_eq!(r.result.summary.forwarded, 2);
+}
+
+#[tokio::test]
+async fn default_mode_reports_a_refused_update_failed() {
+    // The default must prove acceptance: an update the tickerplant refuses
+    // is never reported done.
+    assert_eq!(PipelineConfig::default().publish, PublishMode::Sync);
+    let store = MemoryStore::new();
+    let mut link = FakeLink {
+        reject_table: Some("trade".into()),
+        ..FakeLink::default()
+    };
+    let q = FakeQuarantine::default();
+    let recs = vec![kinesis("s", 1, "trade:1"), kinesis("s", 2, "trade:2")];
+    let r = run(
+        &recs,
+        &store,
+        &mut link,
+        &q,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    assert_eq!(pending(&r.result.states), vec![0, 1]);
+    assert_eq!(r.failures, vec![recs[0].position.clone()]);
+    assert_eq!(store.checkpoint("s").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn sync_rounds_send_one_run_per_lane_at_a_time_in_lane_order() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        sqs("A", "a1", "trade:1"),
+        sqs("A", "a2", "quote:2"),
+        sqs("B", "b1", "trade:3"),
+        sqs("A", "a3", "trade:4"),
+        sqs("B", "b2", "quote:5"),
+    ];
+    let r = run(
+        &recs,
+        &store,
+        &mut link,
+        &q,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    assert!(r.failures.is_empty());
+    // Round 1: A's first run and B's first; round 2: the second of each; round 3: A's last.
+    assert_eq!(
+        link.sent,
+        vec!["trade:1", "trade:3", "quote:2", "quote:5", "trade:4"]
+    );
+    assert_eq!(link.rounds, vec![2, 2, 1]);
 }
 
 #[tokio::test]
@@ -560,6 +658,7 @@ async fn chaser_every_few_bytes_confirms_a_prefix() {
         kinesis("s", 3, "trade:3"),
     ];
     let cfg = PipelineConfig {
+        publish: PublishMode::Async,
         chase_every_bytes: 1,
         ..PipelineConfig::default()
     };
@@ -594,4 +693,119 @@ fn replayed_kinesis_records_are_keyed_by_shard_and_sequence() {
     let mut sqs = rec("q/g".into());
     sqs.kind = SourceKind::SqsFifo;
     assert_eq!(batch::replay_key(&sqs), None);
+}
+
+/// The memory store behind a slow network: every call takes `delay`.
+struct SlowStore {
+    inner: MemoryStore,
+    delay: Duration,
+    released: Mutex<usize>,
+}
+
+impl DedupeStore for SlowStore {
+    async fn checkpoint(&self, lane: &str) -> Result<Option<String>, crate::dedupe::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.checkpoint(lane).await
+    }
+    async fn advance_checkpoint(
+        &self,
+        lane: &str,
+        old: Option<&str>,
+        new: &str,
+    ) -> Result<(), crate::dedupe::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.advance_checkpoint(lane, old, new).await
+    }
+    async fn claim(
+        &self,
+        keys: &[String],
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<crate::dedupe::Claim>, crate::dedupe::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.claim(keys, now_ms, until_ms).await
+    }
+    async fn complete(&self, keys: &[String], exp: i64) -> Result<(), crate::dedupe::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.complete(keys, exp).await
+    }
+    async fn release(&self, keys: &[String]) -> Result<(), crate::dedupe::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        if let Ok(mut n) = self.released.lock() {
+            *n += keys.len();
+        }
+        self.inner.release(keys).await
+    }
+    fn requests(&self) -> u64 {
+        self.inner.requests()
+    }
+}
+
+#[tokio::test]
+async fn key_claims_stop_at_the_deadline() {
+    let store = SlowStore {
+        inner: MemoryStore::new(),
+        delay: Duration::from_millis(250),
+        released: Mutex::new(0),
+    };
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let recs: Vec<Record> = (0..1000)
+        .map(|i| sqs(&format!("g{i}"), &format!("m{i}"), "trade:1"))
+        .collect();
+    let cfg = PipelineConfig {
+        deadline_margin: Duration::from_millis(200),
+        ..PipelineConfig::default()
+    };
+    let budget = Duration::from_millis(600);
+    let c = BatchContext::with_budget("req-slow", budget);
+    let started = std::time::Instant::now();
+    let result = process_batch(&recs, &store, &mut link, &q, &FakeDecoder, &cfg, &c).await;
+    let took = started.elapsed();
+    // 4 chunks of claims at 250 ms each would take a second: the pipeline
+    // stops starting them at the margin and returns by the deadline.
+    assert!(took < budget + Duration::from_millis(150), "took {took:?}");
+    assert!(pending(&result.states).len() == recs.len());
+    let reasons = result.summary.failure_reasons.join("; ");
+    assert!(reasons.contains("deadline"), "{reasons}");
+    assert!(link.sent.is_empty());
+    // Claims taken before the deadline are not released after the margin:
+    // they expire with the invocation instead.
+    assert_eq!(*store.released.lock().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn releases_are_made_while_the_claims_are_live() {
+    let store = SlowStore {
+        inner: MemoryStore::new(),
+        delay: Duration::from_millis(1),
+        released: Mutex::new(0),
+    };
+    let mut link = FakeLink {
+        down: true,
+        ..FakeLink::default()
+    };
+    let q = FakeQuarantine::default();
+    let recs: Vec<Record> = (0..300)
+        .map(|i| sqs("g", &format!("m{i}"), "trade:1"))
+        .collect();
+    let result = process_batch(
+        &recs,
+        &store,
+        &mut link,
+        &q,
+        &FakeDecoder,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    assert_eq!(pending(&result.states).len(), 300);
+    assert_eq!(*store.released.lock().unwrap(), 300);
+    // Released claims can be taken again at once by the retry.
+    let again = store
+        .inner
+        .claim(&["m7".to_string()], 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(again, vec![crate::dedupe::Claim::New]);
 }

@@ -70,6 +70,9 @@ impl Publisher {
     /// less a margin). `None` leaves only the retry policy's bounds.
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
+        if let Some(conn) = self.conn.as_mut() {
+            conn.set_deadline(deadline);
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -93,7 +96,8 @@ impl Publisher {
     pub async fn connect(&mut self) -> Result<&mut Connection, ClientError> {
         if !self.is_connected() {
             self.drop_conn();
-            let conn = self.open_with_backoff().await?;
+            let mut conn = self.open_with_backoff().await?;
+            conn.set_deadline(self.deadline);
             self.conn = Some(conn);
         }
         self.conn.as_mut().ok_or(ClientError::Closed)
@@ -178,6 +182,27 @@ impl Publisher {
     pub async fn query_raw(&mut self, msg: &[u8]) -> Result<K, ClientError> {
         let r = self.connect().await?.query_raw(msg).await;
         self.settle(r, true)
+    }
+
+    /// Writes a sync message whose reply `next_reply` reads later, so that
+    /// several share one round trip.
+    pub async fn write_sync_raw(&mut self, msg: &[u8]) -> Result<(), ClientError> {
+        super::check_raw(msg)?;
+        let r = self.connect().await?.write_sync_raw(msg).await;
+        self.settle(r, false)
+    }
+
+    /// The reply to the oldest unanswered sync message on the connection.
+    /// Fails with `Closed` when the connection that carried it is gone: a
+    /// reply can never come from a new one.
+    pub async fn next_reply(&mut self) -> Result<K, ClientError> {
+        let conn = match self.conn.as_mut() {
+            Some(c) if c.is_usable() => c,
+            _ => return Err(ClientError::Closed),
+        };
+        let r = conn.next_reply().await;
+        let all_answered = conn.awaiting_replies() == 0;
+        self.settle(r, all_answered)
     }
 
     pub async fn query_str(&mut self, expr: &str) -> Result<K, ClientError> {

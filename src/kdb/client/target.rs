@@ -15,7 +15,7 @@ pub enum Target {
         port: u16,
     },
     /// TLS over TCP; the server name checked against the certificate is
-    /// `host`. Without `ca_file` the webpki roots are trusted.
+    /// `host`. The webpki roots are trusted, plus `ca_file`'s certificates.
     Tls {
         host: String,
         port: u16,
@@ -67,6 +67,11 @@ impl Target {
     }
 
     /// Whether the peer runs on this machine, where kdb+ never compresses.
+    /// Whether what is sent (credentials included) is encrypted on the way.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Target::Tls { .. })
+    }
+
     pub fn is_local(&self) -> bool {
         match self {
             Target::Unix(_) => true,

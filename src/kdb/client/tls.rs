@@ -1,5 +1,6 @@
-//! TLS for `tls://` targets: rustls with ring, trusting either a CA file
-//! (PEM) or the webpki roots.
+//! TLS for `tls://` targets: rustls with ring, trusting the webpki roots
+//! plus, when given, the certificates of a CA file (PEM): a private CA is
+//! added to the public roots, it does not replace them.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,8 +19,10 @@ fn tls_err(what: impl std::fmt::Display) -> ClientError {
 
 fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, ClientError> {
     let mut store = RootCertStore::empty();
+    store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let public = store.len();
     match ca_file {
-        None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        None => {}
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| tls_err(format!("CA file {}: {e}", path.display())))?;
@@ -29,7 +32,7 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, ClientError> {
                     .add(cert)
                     .map_err(|e| tls_err(format!("CA file {}: {e}", path.display())))?;
             }
-            if store.is_empty() {
+            if store.len() == public {
                 return Err(tls_err(format!(
                     "CA file {} holds no certificate",
                     path.display()
@@ -60,7 +63,27 @@ pub(super) async fn wrap(
     connector(ca_file)?
         .connect(name, tcp)
         .await
-        .map_err(tls_err)
+        .map_err(|e| classify_handshake(host, e))
+}
+
+/// A certificate the server presents and we refuse will be refused again
+/// on every retry: that is a permanent, named error, not a flaky network.
+fn classify_handshake(host: &str, e: std::io::Error) -> ClientError {
+    let rejected = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .and_then(|r| match r {
+            rustls::Error::InvalidCertificate(why) => Some(format!("{why:?}")),
+            rustls::Error::NoCertificatesPresented => Some("no certificate presented".into()),
+            _ => None,
+        });
+    match rejected {
+        Some(why) => ClientError::Certificate {
+            target: host.to_string(),
+            reason: why,
+        },
+        None => tls_err(e),
+    }
 }
 
 #[cfg(test)]
@@ -70,6 +93,28 @@ mod tests {
     #[test]
     fn webpki_roots_load() {
         assert!(!roots(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_ca_file_adds_to_the_public_roots() {
+        let public = roots(None).unwrap().len();
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), include_str!("../../../tests/tls/test-ca.pem")).unwrap();
+        assert_eq!(roots(Some(f.path())).unwrap().len(), public + 1);
+    }
+
+    #[test]
+    fn certificate_rejections_are_permanent() {
+        let io = std::io::Error::other(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        let e = classify_handshake("tp.example.com", io);
+        assert!(matches!(e, ClientError::Certificate { .. }), "{e:?}");
+        assert!(!e.is_transient());
+        assert!(e.to_string().contains("tp.example.com"), "{e}");
+        assert!(e.to_string().contains("UnknownIssuer"), "{e}");
+        let other = classify_handshake("h", std::io::Error::other("reset"));
+        assert!(other.is_transient());
     }
 
     #[test]
