@@ -44,7 +44,8 @@ fn start(config: TickerplantConfig) -> (tokio::runtime::Runtime, RunningTp) {
 #[test]
 fn leaving_and_slow_subscribers_are_dropped_and_the_feed_goes_on() {
     let mut config = TickerplantConfig::new(schemas());
-    config.queue = 4;
+    // about four of the updates below
+    config.queue_bytes = 600_000;
     let (rt, tp) = start(config);
     let port = tp.local_addr().port();
     assert_ne!(port, 0);
@@ -63,7 +64,7 @@ fn leaving_and_slow_subscribers_are_dropped_and_the_feed_goes_on() {
     drop(leaver);
     assert!(wait_until(Duration::from_secs(5), || tp.subscribers() == 0));
 
-    // never reads: its socket and then its queue of 4 fill up
+    // never reads: its socket and then its queue of 600 kB fill up
     let mut slow = Client::connect(port);
     sub(&mut slow);
     let mut feed = Client::connect(port);

@@ -32,9 +32,28 @@ pub struct TpArgs {
     /// Also listen on this Unix socket.
     #[arg(long)]
     pub unix: Option<PathBuf>,
-    /// Messages queued per client before a slow subscriber is dropped.
-    #[arg(long, default_value_t = 4096)]
-    pub queue: usize,
+    /// Bytes queued for one client (publications and sync answers it has
+    /// not read yet, plus 64 bytes per message) before it is dropped with a
+    /// log line: a subscriber that cannot keep up, or a client that never
+    /// reads its answers. One message larger than this still goes to a
+    /// client with nothing queued. Default 64 MiB.
+    #[arg(long, default_value_t = tp::DEFAULT_QUEUE_BYTES, value_parser = at_least_one)]
+    pub queue_bytes: usize,
+    /// Largest message a client may send, in bytes, both as sent and once
+    /// decompressed; checked before anything is allocated. Larger ones get
+    /// `'limit`: a too-long frame closes the connection, a compressed one
+    /// claiming too much is refused and the connection kept. Default 64 MiB.
+    #[arg(long, default_value_t = tp::DEFAULT_MAX_MESSAGE, value_parser = message_bytes)]
+    pub max_message_bytes: usize,
+    /// Client connections open at once (handshakes in progress included);
+    /// more are closed on accept with a log line.
+    #[arg(long, default_value_t = tp::DEFAULT_MAX_CONNECTIONS, value_parser = at_least_one)]
+    pub max_connections: usize,
+    /// Once the first byte of a message has arrived, the whole message must
+    /// arrive within this many ms or the connection is closed with a log
+    /// line. Idle time between messages is not limited.
+    #[arg(long, default_value_t = tp::DEFAULT_READ_TIMEOUT.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout_ms: u64,
     /// How often buffered journal writes are handed to the OS, in ms (also
     /// on every sync message and at shutdown).
     #[arg(long, default_value_t = 100)]
@@ -76,7 +95,10 @@ fn serve(args: TpArgs) -> anyhow::Result<ExitCode> {
     config.unix = args.unix;
     config.journal_dir = args.journal;
     config.users = users;
-    config.queue = args.queue;
+    config.queue_bytes = args.queue_bytes;
+    config.max_msg = args.max_message_bytes;
+    config.max_connections = args.max_connections;
+    config.read_timeout = std::time::Duration::from_millis(args.read_timeout_ms);
     config.flush_every = std::time::Duration::from_millis(args.flush_ms);
     crate::cli::runtime()?.block_on(async move {
         let running = tp::spawn(config).await?;
@@ -103,6 +125,24 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 async fn wait_for_signal() -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+/// A kdb+ header's length is a u32; below a kilobyte even a chaser's
+/// answer to a small table would not fit.
+fn message_bytes(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1024..=u32::MAX as usize).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} is not between 1024 and {}", u32::MAX)),
+        Err(e) => Err(format!("not a whole number of bytes: {e}")),
+    }
 }
 
 fn replay(file: &std::path::Path, count_only: bool) -> anyhow::Result<ExitCode> {

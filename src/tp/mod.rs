@@ -11,7 +11,9 @@
 //! # Ok(()) }
 //! ```
 
+mod frame;
 pub mod journal;
+pub mod outbox;
 pub mod query;
 pub mod server;
 pub mod state;
@@ -27,13 +29,22 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::kdb::io::DEFAULT_MAX_FRAME;
 use crate::kdb::Table;
 use crate::schema::Schema;
 
 pub use journal::LogScan;
 pub use state::{Catalog, Now};
 pub use users::Users;
+
+/// Largest message a client may send, as sent and once decompressed; the
+/// same default as the bridge's `TICKBRIDGE_TP_MAX_MESSAGE_BYTES`.
+pub const DEFAULT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
+/// Bytes queued for one connection (answers and publications) before it is
+/// dropped.
+pub const DEFAULT_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Time for a message to arrive once its first byte has.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything the stand-in needs to start.
 #[derive(Clone, Debug)]
@@ -47,11 +58,19 @@ pub struct TickerplantConfig {
     pub journal_dir: Option<PathBuf>,
     /// Accept only these `user:password` pairs; none: anyone.
     pub users: Option<Users>,
-    /// Largest message a client may send.
+    /// Largest message a client may send, as sent and once decompressed
+    /// (checked before allocating).
     pub max_msg: usize,
-    /// Messages queued per connection; a subscriber that falls this far
-    /// behind is dropped.
-    pub queue: usize,
+    /// Bytes queued per connection (publications and answers not yet
+    /// written); a subscriber that falls this far behind, or a client that
+    /// does not read its answers, is dropped. One message larger than this
+    /// still goes to a client whose queue is empty.
+    pub queue_bytes: usize,
+    /// Connections open at once; more are closed on accept.
+    pub max_connections: usize,
+    /// A message whose first byte has arrived must be whole within this, or
+    /// the connection is closed. Waiting between messages is not limited.
+    pub read_timeout: Duration,
     /// How often buffered journal writes are handed to the OS.
     pub flush_every: Duration,
 }
@@ -65,8 +84,10 @@ impl TickerplantConfig {
             schemas,
             journal_dir: None,
             users: None,
-            max_msg: DEFAULT_MAX_FRAME,
-            queue: 4096,
+            max_msg: DEFAULT_MAX_MESSAGE,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            read_timeout: DEFAULT_READ_TIMEOUT,
             flush_every: Duration::from_millis(100),
         }
     }
@@ -103,8 +124,12 @@ pub async fn spawn(config: TickerplantConfig) -> Result<RunningTp, TpError> {
     let shared = Arc::new(server::Shared::new(
         state,
         config.users.clone(),
-        config.max_msg,
-        config.queue,
+        server::Limits {
+            max_msg: config.max_msg,
+            queue_bytes: config.queue_bytes,
+            max_connections: config.max_connections,
+            read_timeout: config.read_timeout,
+        },
     ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -136,7 +161,15 @@ pub async fn spawn(config: TickerplantConfig) -> Result<RunningTp, TpError> {
         config.flush_every,
         stopped,
     )));
-    tracing::info!(%addr, unix = ?config.unix, "tickerplant stand-in listening");
+    tracing::info!(
+        %addr,
+        unix = ?config.unix,
+        max_message_bytes = config.max_msg,
+        queue_bytes = config.queue_bytes,
+        max_connections = config.max_connections,
+        read_timeout_ms = config.read_timeout.as_millis() as u64,
+        "tickerplant stand-in listening"
+    );
     Ok(RunningTp {
         addr,
         shared,
@@ -204,6 +237,16 @@ impl RunningTp {
     /// The table so far.
     pub fn table(&self, table: &str) -> Option<Table> {
         self.shared.lock().table(table)
+    }
+
+    /// Client connections open now (handshakes in progress included).
+    pub fn connections(&self) -> usize {
+        self.shared.open_connections()
+    }
+
+    /// Connections refused at the `max_connections` cap since start.
+    pub fn refused_connections(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
     }
 
     /// Connections subscribed to at least one table.

@@ -1,25 +1,29 @@
 //! Listening, the handshake, and one task pair (reader, writer) per client.
 //!
 //! The reader decodes messages outside the state lock and answers sync ones
-//! in order; the writer drains the connection's bounded queue, which carries
-//! both answers and publications so that their order is the order in which
-//! the state produced them.
+//! in order; the writer drains the connection's queue, which carries both
+//! answers and publications so that their order is the order in which the
+//! state produced them. What one client can make the stand-in hold is
+//! bounded: its queue in bytes, the message being read by the maximum
+//! message size (uncompressed too) and the read timeout, the number of
+//! clients by the connection cap.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::kdb::compress::maybe_compress;
-use crate::kdb::io::{read_frame, FrameError};
-use crate::kdb::{decode_message, encode_message, MsgType, K};
+use crate::kdb::{decode_message_limited, encode_message, DecodeError, MsgType, K};
 
+use super::frame::{read_message, ReadError};
+use super::outbox::{outbox, Inbox};
 use super::query::{classify, Request};
-use super::state::{ConnLink, Now, Outbound, State};
+use super::state::{ConnLink, Now, Sending, State};
 use super::users::Users;
 
 /// Credentials longer than this are not a q handshake.
@@ -27,8 +31,26 @@ const MAX_HANDSHAKE: u64 = 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for connections to close.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-const READ_BUFFER: usize = 256 * 1024;
-const WRITE_BUFFER: usize = 256 * 1024;
+/// Coalesces small messages into one read; larger bodies bypass it and are
+/// read into a buffer that grows as they arrive (see `frame`). Small, since
+/// every connection holds one for its life.
+const READ_BUFFER: usize = 8 * 1024;
+/// Coalesces a burst of queued messages into few writes; allocated per
+/// burst, so an idle connection holds none.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// What one client may cost.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest message a client may send, as sent and once decompressed.
+    pub max_msg: usize,
+    /// Bytes queued for one connection before it is dropped.
+    pub queue_bytes: usize,
+    /// Connections open at once (handshakes in progress included).
+    pub max_connections: usize,
+    /// Time for a message to arrive once its first byte has.
+    pub read_timeout: Duration,
+}
 
 pub struct Shared {
     state: Mutex<State>,
@@ -37,18 +59,27 @@ pub struct Shared {
     pub errors: AtomicU64,
     pub users: Option<Users>,
     pub max_msg: usize,
-    pub queue: usize,
+    pub queue_bytes: usize,
+    pub max_connections: usize,
+    pub read_timeout: Duration,
+    open: AtomicUsize,
+    /// Connections refused at the cap since start.
+    pub refused: AtomicU64,
 }
 
 impl Shared {
-    pub fn new(state: State, users: Option<Users>, max_msg: usize, queue: usize) -> Shared {
+    pub fn new(state: State, users: Option<Users>, limits: Limits) -> Shared {
         Shared {
             state: Mutex::new(state),
             next_id: AtomicU64::new(1),
             errors: AtomicU64::new(0),
             users,
-            max_msg,
-            queue: queue.max(1),
+            max_msg: limits.max_msg,
+            queue_bytes: limits.queue_bytes.max(1),
+            max_connections: limits.max_connections.max(1),
+            read_timeout: limits.read_timeout.max(Duration::from_millis(1)),
+            open: AtomicUsize::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -56,6 +87,43 @@ impl Shared {
     /// as it was, which is still the best answer we have.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// A place for one more connection, or `None` at the cap (logged).
+    fn admit(self: &Arc<Shared>, peer: &str) -> Option<Slot> {
+        let max = self.max_connections;
+        let taken = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Some(Slot(self.clone())),
+            Err(open) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    peer,
+                    open,
+                    max_connections = max,
+                    "connection refused: already at --max-connections; closing it"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// One admitted connection; gives its place back when dropped.
+struct Slot(Arc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -77,9 +145,12 @@ pub async fn accept_tcp(
             _ = raised(&mut stop) => break,
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
+                    let name = peer.to_string();
+                    // Refused by closing at once, before any handshake.
+                    let Some(slot) = shared.admit(&name) else { continue };
                     let _ = stream.set_nodelay(true);
                     let local = peer.ip().is_loopback();
-                    conns.spawn(serve(stream, local, peer.to_string(), shared.clone(), shutdown.clone()));
+                    conns.spawn(serve(stream, local, name, slot, shutdown.clone()));
                 }
                 Err(e) => {
                     // Out of descriptors and the like: pause rather than spin.
@@ -107,7 +178,8 @@ pub async fn accept_unix(
             _ = raised(&mut stop) => break,
             r = listener.accept() => match r {
                 Ok((stream, _)) => {
-                    conns.spawn(serve(stream, true, "unix".to_string(), shared.clone(), shutdown.clone()));
+                    let Some(slot) = shared.admit("unix") else { continue };
+                    conns.spawn(serve(stream, true, "unix".to_string(), slot, shutdown.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -159,15 +231,11 @@ async fn read_handshake<R: AsyncRead + Unpin>(rd: &mut BufReader<R>) -> Option<(
     Some((buf, cap))
 }
 
-async fn serve<S>(
-    stream: S,
-    local: bool,
-    peer: String,
-    shared: Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
-) where
+async fn serve<S>(stream: S, local: bool, peer: String, slot: Slot, shutdown: watch::Receiver<bool>)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let shared = &*slot.0;
     let (rd, mut wr) = tokio::io::split(stream);
     let mut rd = BufReader::with_capacity(READ_BUFFER, rd);
     let Ok(Some((credentials, cap))) =
@@ -190,16 +258,17 @@ async fn serve<S>(
     }
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     tracing::info!(conn = id, peer, user, "client connected");
-    let (tx, rx) = mpsc::channel(shared.queue);
+    let (out, inbox) = outbox(shared.queue_bytes);
     let (kill_tx, kill_rx) = watch::channel(false);
     let link = ConnLink {
         id,
-        tx,
+        peer: peer.into(),
+        out,
         kill: Arc::new(kill_tx),
         local,
     };
-    let writer = tokio::spawn(write_loop(wr, rx, link.kill.clone(), shutdown.clone()));
-    read_loop(&mut rd, &link, &shared, kill_rx, shutdown).await;
+    let writer = tokio::spawn(write_loop(wr, inbox, link.kill.clone(), shutdown.clone()));
+    read_loop(&mut rd, &link, shared, kill_rx, shutdown).await;
     shared.lock().drop_conn(id);
     drop(link);
     let _ = writer.await;
@@ -207,20 +276,23 @@ async fn serve<S>(
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
-    wr: W,
-    mut rx: mpsc::Receiver<Outbound>,
+    mut wr: W,
+    mut inbox: Inbox,
     kill: Arc<watch::Sender<bool>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, wr);
     let mut killed = kill.subscribe();
     let result = {
         let work = async {
-            while let Some(msg) = rx.recv().await {
+            while let Some(msg) = inbox.recv().await {
+                let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, &mut wr);
                 out.write_all(&msg).await?;
+                inbox.written(&msg);
+                drop(msg);
                 // Batch whatever else is queued into as few writes as possible.
-                while let Ok(more) = rx.try_recv() {
+                while let Some(more) = inbox.try_recv() {
                     out.write_all(&more).await?;
+                    inbox.written(&more);
                 }
                 out.flush().await?;
             }
@@ -236,7 +308,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         tracing::debug!(error = %e, "write failed; closing the connection");
         let _ = kill.send(true);
     }
-    let _ = out.shutdown().await;
+    let _ = wr.shutdown().await;
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
@@ -251,26 +323,36 @@ async fn read_loop<R: AsyncRead + Unpin>(
             biased;
             _ = raised(&mut kill) => return,
             _ = raised(&mut shutdown) => return,
-            f = read_frame(rd, shared.max_msg) => f,
+            f = read_message(rd, shared.max_msg, shared.read_timeout) => f,
         };
         let (header, bytes) = match frame {
             Ok(f) => f,
-            Err(FrameError::Closed) => return,
-            Err(FrameError::Io(e)) => {
+            Err(ReadError::Closed) => return,
+            Err(ReadError::Io(e)) => {
                 tracing::debug!(conn = link.id, error = %e, "read failed");
                 return;
             }
-            Err(e @ (FrameError::TooLarge { .. } | FrameError::Decode(_))) => {
+            Err(e @ ReadError::Unfinished { .. }) => {
+                tracing::warn!(
+                    conn = link.id,
+                    peer = %link.peer,
+                    error = %e,
+                    "message not finished in time; closing the connection"
+                );
+                shared.errors.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(e @ (ReadError::TooLarge { .. } | ReadError::BadHeader(_))) => {
                 // The stream cannot be resynchronised after a bad header:
                 // say why, then close.
-                let name = if matches!(e, FrameError::TooLarge { .. }) {
+                let name = if matches!(e, ReadError::TooLarge { .. }) {
                     "limit"
                 } else {
                     "badmsg"
                 };
-                tracing::warn!(conn = link.id, error = %e, "unreadable message; closing the connection");
+                tracing::warn!(conn = link.id, peer = %link.peer, error = %e, "unreadable message; closing the connection");
                 shared.errors.fetch_add(1, Ordering::Relaxed);
-                reply(link, K::Error(name.into())).await;
+                reply(link, K::Error(name.into()));
                 return;
             }
         };
@@ -278,11 +360,20 @@ async fn read_loop<R: AsyncRead + Unpin>(
         if header.msg_type == MsgType::Response {
             continue;
         }
-        let (answer, confirms) = match decode_message(&bytes) {
+        let decoded = decode_message_limited(&bytes, shared.max_msg);
+        // The compressed bytes are not needed past this point.
+        drop(bytes);
+        let (answer, confirms) = match decoded {
             Ok((_, msg)) => {
                 let request = classify(msg);
                 let confirms = confirms_writes(&request);
                 (handle(request, sync, link, shared), confirms)
+            }
+            Err(e @ DecodeError::TooLarge { .. }) => {
+                // Refused before anything was allocated; the frame was read
+                // whole, so the stream is intact and the client may go on.
+                tracing::warn!(conn = link.id, peer = %link.peer, error = %e, "compressed message would pass --max-message-bytes once decompressed; refused");
+                (Some(K::Error("limit".into())), false)
             }
             Err(e) => {
                 tracing::warn!(conn = link.id, error = %e, "malformed message");
@@ -301,7 +392,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 shared.lock().flush();
             }
             if let Some(a) = answer {
-                if !reply(link, a).await {
+                if !reply(link, a) {
                     return;
                 }
             }
@@ -351,7 +442,9 @@ fn handle(request: Request, sync: bool, link: &ConnLink, shared: &Shared) -> Opt
     })
 }
 
-async fn reply(link: &ConnLink, answer: K) -> bool {
+/// Queues a sync answer; false when the connection is being dropped (its
+/// queue is over its bytes bound, or it is closing).
+fn reply(link: &ConnLink, answer: K) -> bool {
     let msg = maybe_compress(encode_message(&answer, MsgType::Response), link.local);
-    link.tx.send(Arc::new(msg)).await.is_ok()
+    link.send(Arc::new(msg), Sending::Answer)
 }

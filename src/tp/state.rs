@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::kdb::compress::maybe_compress;
 use crate::kdb::encode::{encode_into, encoded_len, push_sym};
@@ -19,10 +19,9 @@ use crate::kdb::{encode_message, MsgType, Table, Vector, K};
 use crate::schema::Schema;
 
 use super::journal::{self, Journal, JournalError, LogScan};
+pub use super::outbox::Outbound;
+use super::outbox::{Outbox, Refused};
 use super::upd::{append_column, prepare, take_rows, TableSchema, Update};
-
-/// Bytes queued for one connection; publications share one buffer.
-pub type Outbound = Arc<Vec<u8>>;
 
 /// The tables the stand-in serves, fixed at start.
 #[derive(Debug)]
@@ -82,11 +81,54 @@ impl Now {
 #[derive(Clone, Debug)]
 pub struct ConnLink {
     pub id: u64,
-    pub tx: mpsc::Sender<Outbound>,
+    /// Who, in log lines: the peer address (or `unix`).
+    pub peer: Arc<str>,
+    pub out: Outbox,
     /// Set to true to make the connection's tasks close it.
     pub kill: Arc<watch::Sender<bool>>,
     /// Loopback or Unix socket: large messages go uncompressed.
     pub local: bool,
+}
+
+/// What is being queued, for the log line when it does not fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sending {
+    /// An update (or `.u.end`) for a subscriber.
+    Publication,
+    /// The answer to a sync request.
+    Answer,
+}
+
+impl ConnLink {
+    /// Queues `msg`. A connection whose queue would pass its bytes bound
+    /// cannot keep up (or never reads): it is dropped with a log line rather
+    /// than let it pin memory or stall the feed. Returns false when dropped
+    /// or already closing.
+    pub fn send(&self, msg: Outbound, what: Sending) -> bool {
+        match self.out.push(msg) {
+            Ok(()) => true,
+            Err(Refused::Full { queued, limit }) => {
+                let why = match what {
+                    Sending::Publication => {
+                        "subscriber too slow: its queue would pass --queue-bytes; dropping it"
+                    }
+                    Sending::Answer => {
+                        "client does not read its answers: its queue would pass --queue-bytes; dropping it"
+                    }
+                };
+                tracing::warn!(
+                    conn = self.id,
+                    peer = %self.peer,
+                    queued_bytes = queued,
+                    limit_bytes = limit,
+                    "{why}"
+                );
+                let _ = self.kill.send(true);
+                false
+            }
+            Err(Refused::Closed) => false,
+        }
+    }
 }
 
 struct Sub {
@@ -233,7 +275,7 @@ impl State {
                     Arc::new(maybe_compress(bytes, sub.link.local))
                 }
             };
-            deliver(&sub.link, msg)
+            sub.link.send(msg, Sending::Publication)
         });
     }
 
@@ -290,7 +332,7 @@ impl State {
                 encode_message(&answer, MsgType::Response),
                 link.local,
             ));
-            if !deliver(link, msg) {
+            if !link.send(msg, Sending::Answer) {
                 self.drop_conn(link.id);
             }
         }
@@ -360,7 +402,9 @@ impl State {
         ));
         let mut told = FxHashSet::default();
         for subs in &mut self.subs {
-            subs.retain(|s| !told.insert(s.link.id) || deliver(&s.link, end.clone()));
+            subs.retain(|s| {
+                !told.insert(s.link.id) || s.link.send(end.clone(), Sending::Publication)
+            });
         }
         self.unix_day = now.unix_day;
         self.columns = self
@@ -374,23 +418,6 @@ impl State {
         if let Err(e) = self.open_journal() {
             tracing::error!(error = %e, "cannot open the new day's journal; updates are not journaled");
         }
-    }
-}
-
-/// Queues `msg`; a full queue means the subscriber cannot keep up, and it is
-/// dropped rather than let it stall the feed. Returns false when dropped.
-fn deliver(link: &ConnLink, msg: Outbound) -> bool {
-    match link.tx.try_send(msg) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            tracing::warn!(
-                conn = link.id,
-                "subscriber too slow: its queue is full; dropping it"
-            );
-            let _ = link.kill.send(true);
-            false
-        }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
 
@@ -521,16 +548,17 @@ mod tests {
             },
         )
         .unwrap();
-        let (tx, mut rx) = mpsc::channel(16);
+        let (out, mut rx) = crate::tp::outbox::outbox(1 << 20);
         let (kill, _) = watch::channel(false);
         let link = ConnLink {
             id: 1,
-            tx,
+            peer: "test".into(),
+            out,
             kill: Arc::new(kill),
             local: true,
         };
         st.subscribe(&link, "", &K::sym(""), true).unwrap();
-        assert!(rx.try_recv().is_ok(), "the .u.sub answer");
+        assert!(rx.try_recv().is_some(), "the .u.sub answer");
         st.upd(
             "trade",
             row("A"),
@@ -562,7 +590,7 @@ mod tests {
         assert_eq!(st.i, 1, ".u.i restarts with the new day");
         assert_eq!(st.row_count("trade"), Some(1));
         let mut published = Vec::new();
-        while let Ok(m) = rx.try_recv() {
+        while let Some(m) = rx.try_recv() {
             published.push(crate::kdb::decode_message(&m).unwrap().1);
         }
         assert_eq!(published.len(), 4);
