@@ -5,8 +5,11 @@
 mod kgen;
 
 use proptest::prelude::*;
-use tickbridge::kdb::compress::{compress, decompress};
-use tickbridge::kdb::{decode, decode_message, decode_prefix, encode, encode_message, MsgType};
+use tickbridge::kdb::compress::{compress, decompress, decompress_limited};
+use tickbridge::kdb::{
+    decode, decode_message, decode_message_limited, decode_prefix, encode, encode_message,
+    DecodeError, MsgType,
+};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
@@ -77,6 +80,62 @@ proptest! {
             let _ = decompress(&small);
         }
     }
+
+    /// A compressed message whose uncompressed-length field lies (a little
+    /// or wildly, up or down), optionally with corrupted stream bytes: the
+    /// decompressor never panics, never returns more than the claim, and
+    /// refuses a claim over the caller's limit as `TooLarge`.
+    #[test]
+    fn lying_uncompressed_lengths_are_errors_or_exact(
+        v in kgen::value(false),
+        pad in 200usize..1500,
+        lie in prop_oneof![
+            (-64i64..64).prop_map(Lie::By),
+            any::<u32>().prop_map(Lie::To),
+        ],
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        limit in prop_oneof![Just(usize::MAX), 0usize..100_000],
+    ) {
+        let v = tickbridge::kdb::K::list(vec![
+            v,
+            tickbridge::kdb::K::vector(tickbridge::kdb::Vector::Symbol(vec!["AAPL".into(); pad])),
+        ]);
+        let Some(mut small) = compress(&encode_message(&v, MsgType::Async)) else {
+            return Ok(());
+        };
+        let truth = u32::from_le_bytes([small[8], small[9], small[10], small[11]]);
+        let claimed = match lie {
+            Lie::By(d) => (i64::from(truth) + d).clamp(0, i64::from(u32::MAX)) as u32,
+            Lie::To(x) => x,
+        };
+        small[8..12].copy_from_slice(&claimed.to_le_bytes());
+        for (at, byte) in &edits {
+            // Leave the header and the claim as set: lie only in the stream.
+            let i = 12 + at.index(small.len() - 12);
+            small[i] = *byte;
+        }
+        match decompress_limited(&small, limit) {
+            Ok(plain) => {
+                prop_assert_eq!(plain.len(), claimed as usize);
+                prop_assert!(plain.len() <= limit);
+            }
+            Err(DecodeError::TooLarge { claimed: c, max }) => {
+                prop_assert_eq!(c, claimed as usize);
+                prop_assert_eq!(max, limit);
+                prop_assert!(c > limit);
+            }
+            Err(_) => prop_assert!(claimed as usize <= limit || claimed as usize <= 8),
+        }
+        let _ = decode_message_limited(&small, limit);
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Lie {
+    /// The true length moved by this much.
+    By(i64),
+    /// Any length at all.
+    To(u32),
 }
 
 /// Lengths and counts that claim more than the bytes hold, or more than

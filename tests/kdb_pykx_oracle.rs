@@ -10,6 +10,8 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, TestRng, TestRunner};
 use serde_json::{json, Value};
 use tickbridge::kdb::{decode_message, encode_message, MsgType, Table, Vector, K};
+use tickbridge::schema::convert::{null_cell, Cell};
+use tickbridge::schema::QType;
 
 fn oracle(mode: &str, input: &[u8]) -> Value {
     let out = common::run_python("codec_oracle.py", &[mode], Some(input));
@@ -259,6 +261,67 @@ fn we_read_what_pykx_encodes() {
     assert_eq!(
         encode_message(&K::list(atoms), MsgType::Async),
         bytes("specials")
+    );
+}
+
+/// The typed nulls the schema decoder produces for missing nullable
+/// fields, with each type's infinity, are byte for byte what PyKX writes
+/// for its `null` and `inf` atoms (covers 0Nh, 0Ne, 0Np, 0Nn and 0Ng, which
+/// the captured vectors lack; `0Ne` is 0x7fc00000 and `0n` 0x7ff8…).
+#[test]
+fn schema_nulls_are_the_bytes_pykx_writes() {
+    let null = |t: QType| null_cell(t).unwrap_or_else(|| panic!("{t:?} has a null"));
+    let mut ours = Vec::new();
+    for t in [QType::Short, QType::Int, QType::Long] {
+        ours.push(match (t, null(t)) {
+            (QType::Short, Cell::I16(x)) => K::Short(x),
+            (QType::Int, Cell::I32(x)) => K::Int(x),
+            (QType::Long, Cell::I64(x)) => K::Long(x),
+            (t, c) => panic!("{t:?}: {c:?}"),
+        });
+        ours.push(match t {
+            QType::Short => K::Short(i16::MAX),
+            QType::Int => K::Int(i32::MAX),
+            _ => K::Long(i64::MAX),
+        });
+    }
+    let Cell::F32(e) = null(QType::Real) else {
+        panic!("real null")
+    };
+    ours.extend([K::Real(e), K::Real(f32::INFINITY)]);
+    let Cell::F64(f) = null(QType::Float) else {
+        panic!("float null")
+    };
+    ours.extend([K::Float(f), K::Float(f64::INFINITY)]);
+    let temporal: [(QType, fn(i64) -> K); 7] = [
+        (QType::Timestamp, K::Timestamp),
+        (QType::Month, |x| K::Month(x as i32)),
+        (QType::Date, |x| K::Date(x as i32)),
+        (QType::Timespan, K::Timespan),
+        (QType::Minute, |x| K::Minute(x as i32)),
+        (QType::Second, |x| K::Second(x as i32)),
+        (QType::Time, |x| K::Time(x as i32)),
+    ];
+    for (t, atom) in temporal {
+        let (n, inf) = match null(t) {
+            Cell::I64(x) => (x, i64::MAX),
+            Cell::I32(x) => (i64::from(x), i64::from(i32::MAX)),
+            c => panic!("{t:?}: {c:?}"),
+        };
+        ours.extend([atom(n), atom(inf)]);
+    }
+    let (Cell::Guid(g), Cell::Sym(s), Cell::U8(c)) =
+        (null(QType::Guid), null(QType::Symbol), null(QType::Char))
+    else {
+        panic!("guid, symbol, char nulls")
+    };
+    ours.extend([K::Guid(g), K::sym(s.as_ref()), K::Char(c)]);
+
+    let built = oracle("build", b"");
+    let pykx = built["specials"].as_str().expect("hex");
+    assert_eq!(
+        hex::encode(encode_message(&K::list(ours), MsgType::Async)),
+        pykx
     );
 }
 

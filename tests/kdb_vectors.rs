@@ -5,8 +5,11 @@
 mod common;
 
 use tickbridge::kdb::{
-    compress, decode, decode_message, encode, encode_message, Attr, MsgType, Table, Vector, K,
+    compress, decode, decode_message, encode, encode_message, Attr, MsgType, SymbolTable, Table,
+    Vector, K,
 };
+use tickbridge::schema::convert::{empty_column, null_cell, Cell};
+use tickbridge::schema::QType;
 
 fn pairs(file: &str) -> Vec<(String, Vec<u8>)> {
     let path = common::vectors_dir().join(file);
@@ -111,4 +114,74 @@ fn compressed_vectors_decompress_to_their_values() {
         );
         assert_eq!(decode_message(&ours).expect("ours decodes").1, want);
     }
+}
+
+/// The q atom holding a schema cell of type `t` (the bridge's own value).
+fn atom_of(t: QType, cell: Cell) -> K {
+    match (t, cell) {
+        (QType::Guid, Cell::Guid(g)) => K::Guid(g),
+        (QType::Short, Cell::I16(x)) => K::Short(x),
+        (QType::Int, Cell::I32(x)) => K::Int(x),
+        (QType::Long, Cell::I64(x)) => K::Long(x),
+        (QType::Real, Cell::F32(x)) => K::Real(x),
+        (QType::Float, Cell::F64(x)) => K::Float(x),
+        (QType::Char, Cell::U8(x)) => K::Char(x),
+        (QType::Symbol, Cell::Sym(s)) => K::sym(s.as_ref()),
+        (QType::Timestamp, Cell::I64(x)) => K::Timestamp(x),
+        (QType::Month, Cell::I32(x)) => K::Month(x),
+        (QType::Date, Cell::I32(x)) => K::Date(x),
+        (QType::Datetime, Cell::F64(x)) => K::Datetime(x),
+        (QType::Timespan, Cell::I64(x)) => K::Timespan(x),
+        (QType::Minute, Cell::I32(x)) => K::Minute(x),
+        (QType::Second, Cell::I32(x)) => K::Second(x),
+        (QType::Time, Cell::I32(x)) => K::Time(x),
+        (t, c) => panic!("no atom for {t:?} {c:?}"),
+    }
+}
+
+/// The typed null a missing nullable field becomes is, byte for byte, what
+/// real kdb+ writes for that null (`0n` is 0x7ff8…, not 0xfff8…). Types
+/// with no atom in the captured set (0Nh, 0Ne, 0Np, 0Nn, 0Ng) are checked
+/// against PyKX in kdb_pykx_oracle.
+#[test]
+fn schema_nulls_are_the_bytes_kdb_writes() {
+    let all = pairs("expressions.txt");
+    let bytes_of = |e: &str| {
+        all.iter()
+            .find(|(x, _)| x == e)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("no {e} in the vectors"))
+    };
+    let cases = [
+        (QType::Int, "0Ni"),
+        (QType::Long, "0Nj"),
+        (QType::Float, "0n"),
+        (QType::Char, "\" \""),
+        (QType::Symbol, "`"),
+        (QType::Month, "0Nm"),
+        (QType::Date, "0Nd"),
+        (QType::Datetime, "0Nz"),
+        (QType::Minute, "0Nu"),
+        (QType::Second, "0Nv"),
+        (QType::Time, "0Nt"),
+    ];
+    for (t, expr) in cases {
+        let cell = null_cell(t).unwrap_or_else(|| panic!("{t:?} has a null"));
+        assert_eq!(
+            hex::encode(encode(&atom_of(t, cell))),
+            hex::encode(bytes_of(expr)),
+            "{t:?} null vs kdb+'s {expr}"
+        );
+    }
+    // And inside a vector, as the fast path sends a column: `3.23 0n`.
+    let mut syms = SymbolTable::new();
+    let mut col = empty_column(QType::Float);
+    assert!(Cell::F64(3.23).push(&mut col, &mut syms));
+    assert!(null_cell(QType::Float)
+        .expect("float null")
+        .push(&mut col, &mut syms));
+    assert_eq!(
+        hex::encode(encode(&col.to_k(&syms))),
+        hex::encode(bytes_of("3.23 0n"))
+    );
 }

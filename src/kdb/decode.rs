@@ -11,6 +11,13 @@ use super::value::{Attr, Table, Vector, K};
 /// corrupt message and would otherwise exhaust the stack.
 pub const MAX_DEPTH: usize = 256;
 
+/// Most items reserved up front for a general list or a symbol vector.
+/// Their counts are checked against the bytes left, but one item in memory
+/// (a `K`, a `String`) is many times its smallest wire size, so reserving
+/// a hostile count outright could still ask for gigabytes; past this the
+/// vector grows as items really arrive.
+const MAX_RESERVE: usize = 1 << 16;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("truncated: {need} more byte(s) needed at offset {at}")]
@@ -172,7 +179,7 @@ fn value(r: &mut Reader, depth: usize) -> Result<K, DecodeError> {
             let n = r.count()?;
             // Every item takes at least two bytes.
             r.check_room(n, 2)?;
-            let mut items = Vec::with_capacity(n);
+            let mut items = Vec::with_capacity(n.min(MAX_RESERVE));
             for _ in 0..n {
                 items.push(value(r, depth + 1)?);
             }
@@ -287,7 +294,7 @@ fn vector(r: &mut Reader, t: i8, n: usize) -> Result<Vector, DecodeError> {
         SYMBOL => {
             // Each symbol takes at least its terminator.
             r.check_room(n, 1)?;
-            let mut syms = Vec::with_capacity(n);
+            let mut syms = Vec::with_capacity(n.min(MAX_RESERVE));
             for _ in 0..n {
                 syms.push(r.sym()?);
             }

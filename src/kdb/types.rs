@@ -37,9 +37,13 @@ pub const NULL_LONG: i64 = i64::MIN;
 pub const INF_SHORT: i16 = i16::MAX;
 pub const INF_INT: i32 = i32::MAX;
 pub const INF_LONG: i64 = i64::MAX;
-/// kdb+'s float null is this exact NaN; other NaN payloads are not `0n`.
-pub const NULL_FLOAT_BITS: u64 = 0xfff8_0000_0000_0000;
-pub const NULL_REAL_BITS: u32 = 0xffc0_0000;
+/// The bits kdb+ writes for `0n` (and `0Nz`): the positive quiet NaN, as
+/// captured from real kdb+ (`kdb-vectors/expressions.txt`: `0n` is
+/// `F7 000000000000F87F`) and as PyKX serializes `FloatAtom.null`. Not
+/// `0xfff8…`, which x86's `0.0/0.0` gives and q only shows as `0n` too.
+pub const NULL_FLOAT_BITS: u64 = 0x7ff8_0000_0000_0000;
+/// The bits kdb+ writes for `0Ne` (PyKX's `RealAtom.null` is `F8 0000C07F`).
+pub const NULL_REAL_BITS: u32 = 0x7fc0_0000;
 
 pub fn null_float() -> f64 {
     f64::from_bits(NULL_FLOAT_BITS)
