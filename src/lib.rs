@@ -11,6 +11,7 @@ pub mod kdb;
 pub mod lambda;
 pub mod metrics;
 pub mod pipeline;
+pub mod preflight;
 pub mod quarantine;
 pub mod replay;
 pub mod runner;

@@ -71,7 +71,8 @@ fn check_lists_every_problem_and_fails() {
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("error: ")).collect();
-    assert_eq!(errors.len(), 5, "{stdout}");
+    // 5 from the schema rules, 3 from tick.q's (target tick by default).
+    assert_eq!(errors.len(), 8, "{stdout}");
     let has = |file: &str, msg: &str| {
         errors
             .iter()
@@ -103,7 +104,104 @@ fn check_lists_every_problem_and_fails() {
         ),
         "{stdout}"
     );
+    assert!(
+        has(
+            "good.json",
+            "table z: tick.q needs the first two columns to be time and sym (it fails with 'timesym at start); columns are a"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        has(
+            "bad_rules.json",
+            "table y: tick.q needs the first two columns to be time and sym"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        has(
+            "bad_rules.json",
+            "table y: tick.q holds unkeyed tables only"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with(": 8 problem(s)"), "{stdout}");
+
+    // Another target: tick.q's rules are warnings, the rest still errors.
+    let out = tickbridge(&[
+        "schema",
+        "check",
+        "--target",
+        "other",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let count = |p: &str| stdout.lines().filter(|l| l.starts_with(p)).count();
+    assert_eq!((count("error: "), count("warning: ")), (5, 3), "{stdout}");
     assert!(stdout.trim_end().ends_with(": 5 problem(s)"), "{stdout}");
+}
+
+/// A table without sym (the old `optinput`): refused for tick.q, a
+/// warning for another target; the message says which rule and why.
+#[test]
+fn check_flags_what_tick_q_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("opt.json"),
+        r#"{"table":"optinput","route":{"source":"s"},"columns":[
+            {"name":"time","type":"timespan","stamp":"tickerplant"},
+            {"name":"spot","type":"float"},{"name":"vol","type":"float"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("stamp.json"),
+        r#"{"table":"prices","route":{"source":"p"},"columns":[
+            {"name":"time","type":"timestamp"},{"name":"sym","type":"string"}]}"#,
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = tickbridge(&["schema", "check", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let want = [
+        "table optinput: tick.q needs the first two columns to be time and sym (it fails with 'timesym at start); columns are time, spot, vol",
+        "table prices: column time: tick.q needs time to be a timespan (n), not timestamp",
+        "table prices: column sym: tick.q needs sym to be a symbol (s), not string",
+    ];
+    for w in want {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("error: ") && l.contains(w)),
+            "{w}\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("ok: table"), "{stdout}");
+    assert!(stdout.contains("3 problem(s) (target tick"), "{stdout}");
+
+    let out = tickbridge(&["schema", "check", "--target", "other", d]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    for w in want {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("warning: ") && l.contains(w)),
+            "{w}\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("ok: table optinput (3 columns"), "{stdout}");
+    assert!(
+        stdout.contains("2 tables, no problems, 3 warning(s)"),
+        "{stdout}"
+    );
+
+    // The keyed golden schema prints keyed for `schema q`, which tick.q
+    // would refuse: check says so.
+    let out = tickbridge(&["schema", "check", "tests/golden/keyed"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("table book: tick.q holds unkeyed tables only"));
 }
 
 #[test]

@@ -1,73 +1,180 @@
-//! `tickbridge schema check [DIR]` and `tickbridge schema q [DIR]`.
+//! `tickbridge schema check [DIR]`, `tickbridge schema q [DIR]` and
+//! `tickbridge schema diff HOST:PORT`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use crate::schema::{Catalog, CatalogError};
+use anyhow::Context;
+
+use crate::kdb::client::{ClientConfig, Connection, Credentials, Target as TpTarget};
+use crate::preflight;
+use crate::schema::{model, tick_q_issues, Catalog, CatalogError, Issue, Schema, Target};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum SchemaCommand {
     /// Validate every schema file in DIR; lists every problem, exits 1 if any.
+    /// tick.q's own rules (time and sym first, time a timespan, sym a
+    /// symbol, no keyed tables) are errors with --target tick (the default)
+    /// and warnings with --target other.
     Check {
         #[arg(default_value = "schemas")]
         dir: PathBuf,
+        /// What will load these tables: tick (kdb+tick's tick.q) or other.
+        #[arg(long, value_enum, default_value_t = Target::Tick)]
+        target: Target,
     },
     /// Print the q schema file for tick.q (one empty table per line).
     Q {
         #[arg(default_value = "schemas")]
         dir: PathBuf,
     },
+    /// Compare the schemas with a running tickerplant (tables[], meta, the
+    /// update function): one line per difference, or "matches: N tables".
+    /// Exits 0 when they match, 1 on a difference, 2 when it cannot tell.
+    Diff(DiffArgs),
 }
 
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// host:port, tcp://host:port, tls://host:port or unix:///path.
+    pub tp: String,
+    /// Schema directory (default: the embedded examples, as the bridge).
+    #[arg(long)]
+    pub schemas: Option<PathBuf>,
+    /// The update function the bridge calls.
+    #[arg(long, default_value = ".u.upd")]
+    pub upd_func: String,
+    /// User for the `user:password` handshake.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Name of the environment variable holding the password.
+    #[arg(long, requires = "user")]
+    pub password_env: Option<String>,
+    /// CA certificates (PEM) for a tls:// target.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Bound on connecting, the handshake and each reply.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+/// Exit status of `schema diff` when it could not compare.
+const CANNOT_TELL: u8 = 2;
+
 pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
     match cmd {
-        SchemaCommand::Check { dir } => match Catalog::load(&dir) {
-            Ok(c) => {
-                for t in c.tables() {
-                    writeln!(
-                        out,
-                        "ok: table {} ({} columns{})",
-                        t.name(),
-                        t.schema().columns.len(),
-                        if t.tickerplant_stamps_time() {
-                            ", time stamped by the tickerplant"
-                        } else {
-                            ""
-                        }
-                    )?;
+        SchemaCommand::Check { dir, target } => check(&dir, target),
+        SchemaCommand::Q { dir } => q(&dir),
+        SchemaCommand::Diff(args) => match diff(&args) {
+            Ok(code) => Ok(code),
+            Err(e) => {
+                eprintln!("schema diff: {e:#}");
+                Ok(ExitCode::from(CANNOT_TELL))
+            }
+        },
+    }
+}
+
+/// tick.q's rules for every schema file that parses, with its path.
+fn tick_issues(dir: &Path) -> Vec<Issue> {
+    let Ok(files) = model::schema_files(dir) else {
+        return Vec::new();
+    };
+    files
+        .iter()
+        .filter_map(|p| model::load_file(p).ok().map(|s| (p, s)))
+        .flat_map(|(p, s)| tick_q_issues(&s, Some(p.display().to_string())))
+        .collect()
+}
+
+fn check(dir: &Path, target: Target) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let tick = tick_issues(dir);
+    let (label, tick_errors) = match target {
+        Target::Tick => ("error", tick.len()),
+        Target::Other => ("warning", 0),
+    };
+    match Catalog::load(dir) {
+        Ok(c) => {
+            for t in c.tables() {
+                if tick_errors > 0 && tick.iter().any(|i| i.table.as_deref() == Some(t.name())) {
+                    continue;
                 }
                 writeln!(
                     out,
-                    "{}: {} tables, no problems",
-                    dir.display(),
-                    c.tables().len()
+                    "ok: table {} ({} columns{})",
+                    t.name(),
+                    t.schema().columns.len(),
+                    if t.tickerplant_stamps_time() {
+                        ", time stamped by the tickerplant"
+                    } else {
+                        ""
+                    }
                 )?;
-                Ok(ExitCode::SUCCESS)
             }
-            Err(e) => {
-                report(&mut out, &e)?;
-                writeln!(out, "{}: {} problem(s)", dir.display(), e.issues.len())?;
-                Ok(ExitCode::FAILURE)
+            for i in &tick {
+                writeln!(out, "{label}: {i}")?;
             }
-        },
-        SchemaCommand::Q { dir } => match Catalog::load(&dir) {
-            Ok(c) => {
-                out.write_all(c.q_script().as_bytes())?;
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => {
-                let mut err = std::io::stderr().lock();
-                report(&mut err, &e)?;
+            if tick_errors > 0 {
                 writeln!(
-                    err,
-                    "{}: fix these with `tickbridge schema check`",
-                    dir.display()
+                    out,
+                    "{}: {} problem(s) (target tick: tick.q would refuse these; --target other makes them warnings)",
+                    dir.display(),
+                    tick_errors
                 )?;
-                Ok(ExitCode::FAILURE)
+                return Ok(ExitCode::FAILURE);
             }
-        },
+            let warned = if tick.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} warning(s) (tick.q would refuse these; fine for target other)",
+                    tick.len()
+                )
+            };
+            writeln!(
+                out,
+                "{}: {} tables, no problems{warned}",
+                dir.display(),
+                c.tables().len()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            report(&mut out, &e)?;
+            for i in &tick {
+                writeln!(out, "{label}: {i}")?;
+            }
+            writeln!(
+                out,
+                "{}: {} problem(s)",
+                dir.display(),
+                e.issues.len() + tick_errors
+            )?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn q(dir: &Path) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match Catalog::load(dir) {
+        Ok(c) => {
+            out.write_all(c.q_script().as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let mut err = std::io::stderr().lock();
+            report(&mut err, &e)?;
+            writeln!(
+                err,
+                "{}: fix these with `tickbridge schema check`",
+                dir.display()
+            )?;
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 
@@ -76,4 +183,49 @@ fn report(out: &mut impl Write, e: &CatalogError) -> std::io::Result<()> {
         writeln!(out, "error: {i}")?;
     }
     Ok(())
+}
+
+fn diff(a: &DiffArgs) -> anyhow::Result<ExitCode> {
+    let schemas: Vec<Schema> = match &a.schemas {
+        Some(dir) => {
+            let c = Catalog::load(dir)
+                .map_err(|e| anyhow::anyhow!("{}: schemas do not load:\n{e}", dir.display()))?;
+            c.tables().iter().map(|t| t.schema().clone()).collect()
+        }
+        None => crate::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
+    };
+    let target = TpTarget::parse(&a.tp)?.with_ca_file(a.ca_file.clone());
+    let credentials = match (&a.user, &a.password_env) {
+        (Some(user), Some(var)) => {
+            let pw = std::env::var(var)
+                .with_context(|| format!("environment variable {var} (the password) is not set"))?;
+            Some(Credentials::new(user.clone(), pw))
+        }
+        (Some(user), None) => Some(Credentials::new(user.clone(), "")),
+        _ => None,
+    };
+    let t = Duration::from_millis(a.timeout_ms.max(1));
+    let mut config = ClientConfig::new(target).with_credentials(credentials);
+    config.connect_timeout = t;
+    config.handshake_timeout = t;
+    config.read_timeout = t;
+    let names: Vec<&str> = schemas.iter().map(|s| s.table.as_str()).collect();
+    let shape = super::runtime()?.block_on(async {
+        let mut conn = Connection::connect(&config)
+            .await
+            .with_context(|| format!("cannot reach {}", config.target))?;
+        let shape = preflight::fetch(&mut conn, &names, &a.upd_func).await;
+        conn.close().await;
+        anyhow::Ok(shape?)
+    })?;
+    let findings = preflight::compare(&schemas, &shape, &a.upd_func);
+    let mut out = std::io::stdout().lock();
+    if findings.is_empty() {
+        writeln!(out, "matches: {} tables", schemas.len())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for f in &findings {
+        writeln!(out, "{f}")?;
+    }
+    Ok(ExitCode::FAILURE)
 }

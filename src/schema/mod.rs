@@ -23,9 +23,11 @@ pub mod json;
 pub mod model;
 pub mod path;
 pub mod qddl;
+pub mod tickq;
 pub mod time;
 
 pub use batch::{BatchBuilder, RecordRows, Run};
 pub use catalog::{Catalog, CatalogError, Issue, Limits, Table};
 pub use error::{At, RecordError};
 pub use model::{load_dir, ColumnSpec, QType, Schema, SchemaError};
+pub use tickq::{tick_q_issues, Target};

@@ -99,6 +99,15 @@ impl QType {
         }
     }
 
+    /// The type letter `meta` shows for a column of this type (q's `.Q.t`;
+    /// `C` for a list of strings, as `meta` shows a non-empty one).
+    pub fn meta_char(self) -> char {
+        match self {
+            QType::String => 'C',
+            t => type_char(t.type_code()).unwrap_or(' '),
+        }
+    }
+
     /// Types whose values are points or spans in time.
     pub fn is_temporal(self) -> bool {
         matches!(
@@ -118,6 +127,14 @@ impl QType {
     pub fn has_null(self) -> bool {
         !matches!(self, QType::Boolean | QType::Byte)
     }
+}
+
+/// q's `.Q.t`: the letter of a simple type code (1..=19 but 3), `' '` for
+/// the general list (0); `None` for anything else.
+pub fn type_char(code: i8) -> Option<char> {
+    const Q_T: &[u8; 20] = b" bg xhijefcspmdznuvt";
+    let c = *Q_T.get(usize::try_from(code).ok()?)?;
+    (code == 0 || c != b' ').then_some(c as char)
 }
 
 /// How numbers in a temporal column are read, and strings in a timestamp
@@ -203,7 +220,7 @@ pub struct Route {
     pub default: bool,
 }
 
-/// Delimited text payloads (`spot strike time rate vol` lines).
+/// Delimited text payloads (`sym spot strike time rate vol` lines).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Delimited {

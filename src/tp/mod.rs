@@ -13,6 +13,7 @@
 
 mod frame;
 pub mod journal;
+pub mod meta;
 pub mod outbox;
 pub mod query;
 pub mod server;

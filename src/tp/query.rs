@@ -18,6 +18,10 @@ pub enum Request {
     Table(String),
     /// `tables[]`
     Tables,
+    /// `meta `t` or `meta t` (keyed, as q answers), `0!meta `t` (plain).
+    Meta { table: String, keyed: bool },
+    /// `type name`, e.g. `type .u.upd` (a dotted name allowed).
+    TypeOf(String),
     /// Refused with this q error (`nyi`, `rank`, `type`).
     Refuse(&'static str),
 }
@@ -75,6 +79,9 @@ fn expression(text: &str) -> Request {
         ".u.i" => Request::MsgCount,
         "tables[]" | "tables()" | "tables`." | "tables`" => Request::Tables,
         _ => {
+            if let Some(r) = meta_or_type(text) {
+                return r;
+            }
             if let Some(name) = text.strip_prefix("count ").map(str::trim) {
                 let name = name.strip_prefix('`').unwrap_or(name);
                 if is_name(name) {
@@ -88,6 +95,29 @@ fn expression(text: &str) -> Request {
             }
         }
     }
+}
+
+/// `meta `t`, `meta t`, `0!meta `t`, `0!meta t`, `type name`.
+fn meta_or_type(text: &str) -> Option<Request> {
+    if let Some(name) = text.strip_prefix("type ").map(str::trim) {
+        return is_dotted_name(name).then(|| Request::TypeOf(name.to_string()));
+    }
+    let (keyed, rest) = match text.strip_prefix("0!") {
+        Some(rest) => (false, rest.trim_start()),
+        None => (true, text),
+    };
+    let name = rest.strip_prefix("meta ")?.trim();
+    let name = name.strip_prefix('`').unwrap_or(name);
+    is_name(name).then(|| Request::Meta {
+        table: name.to_string(),
+        keyed,
+    })
+}
+
+/// A q name, optionally in a namespace: `.u.upd`, `upd`, `.q.x1`.
+fn is_dotted_name(s: &str) -> bool {
+    let body = s.strip_prefix('.').unwrap_or(s);
+    !body.is_empty() && body.split('.').all(is_name)
 }
 
 fn is_name(s: &str) -> bool {
@@ -122,6 +152,31 @@ mod tests {
         assert_eq!(classify(K::string("trade")), Request::Table("trade".into()));
         assert_eq!(classify(K::string("tables[]")), Request::Tables);
         assert_eq!(classify(K::string("exit 0")), Request::Refuse("nyi"));
+        for (q, table, keyed) in [
+            ("meta `trade", "trade", true),
+            ("meta trade", "trade", true),
+            (" 0!meta `quote ", "quote", false),
+            ("0!meta quote", "quote", false),
+        ] {
+            assert_eq!(
+                classify(K::string(q)),
+                Request::Meta {
+                    table: table.into(),
+                    keyed
+                },
+                "{q}"
+            );
+        }
+        assert_eq!(
+            classify(K::string("type .u.upd")),
+            Request::TypeOf(".u.upd".into())
+        );
+        assert_eq!(
+            classify(K::string("type upd")),
+            Request::TypeOf("upd".into())
+        );
+        assert_eq!(classify(K::string("type .u..x")), Request::Refuse("nyi"));
+        assert_eq!(classify(K::string("meta 1+1")), Request::Refuse("nyi"));
         let unknown = K::list(vec![K::sym("foo"), K::Long(1)]);
         assert_eq!(classify(unknown), Request::Refuse("nyi"));
         let rank = K::list(vec![K::sym(".u.upd"), K::sym("trade")]);

@@ -438,6 +438,8 @@ fn handle(request: Request, sync: bool, link: &ConnLink, shared: &Shared) -> Opt
             None => K::Error(t),
         },
         Request::Tables => shared.lock().table_names(),
+        Request::Meta { table, keyed } => super::meta::meta(&shared.lock(), &table, keyed),
+        Request::TypeOf(name) => super::meta::type_of(&shared.lock(), &name),
         Request::Refuse(e) => K::Error(e.into()),
     })
 }
