@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use tickbridge::kdb::compress::{compress, decompress_limited};
-use tickbridge::kdb::io::DEFAULT_MAX_FRAME;
+use tickbridge::kdb::io::{read_frame, FrameError, DEFAULT_MAX_FRAME};
 use tickbridge::kdb::{
     decode, decode_message, decode_message_limited, encode_message, DecodeError, MsgType, Vector, K,
 };
@@ -164,4 +164,38 @@ fn hostile_counts_reserve_no_more_than_the_bytes_back() {
             body.len()
         );
     }
+}
+
+/// A frame header claiming far more than is sent costs only what is sent,
+/// and a whole frame arrives byte-exact as the buffer grows.
+#[test]
+fn a_lying_frame_length_costs_only_the_bytes_sent() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    // 200 MB claimed, 1 KB sent, then the end of the stream.
+    let mut lie = vec![1u8, 0, 0, 0];
+    lie.extend_from_slice(&(200 * MIB as u32).to_le_bytes());
+    lie.resize(8 + 1024, 7);
+    let (got, peak) =
+        peak_during(|| rt.block_on(read_frame(&mut lie.as_slice(), DEFAULT_MAX_FRAME)));
+    assert!(
+        matches!(got, Err(FrameError::Io(ref e)) if e.kind() == std::io::ErrorKind::UnexpectedEof)
+    );
+    assert!(peak < MIB, "held {peak} bytes for a 1 KB lie");
+
+    // A real 3 MB message, read in growing pieces, is the same bytes.
+    let v = K::vector(Vector::Long((0..400_000).collect()));
+    let msg = encode_message(&v, MsgType::Async);
+    let (got, peak) =
+        peak_during(|| rt.block_on(read_frame(&mut msg.as_slice(), DEFAULT_MAX_FRAME)));
+    let (header, bytes) = got.expect("a whole frame");
+    assert_eq!(header.len, msg.len());
+    assert_eq!(bytes, msg);
+    assert!(
+        peak < 2 * msg.len(),
+        "held {peak} for a {}-byte frame",
+        msg.len()
+    );
 }

@@ -41,11 +41,23 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             max,
         });
     }
-    let mut msg = vec![0u8; header.len];
-    msg[..HEADER_LEN].copy_from_slice(&head);
-    r.read_exact(&mut msg[HEADER_LEN..]).await?;
+    // Grown as bytes arrive, not sized from the header: a peer that claims
+    // a large message and sends little costs only what it sent.
+    let mut msg = Vec::with_capacity(header.len.min(FIRST_READ));
+    msg.extend_from_slice(&head);
+    while msg.len() < header.len {
+        let start = msg.len();
+        // At most doubling, never past the claimed length.
+        let want = (header.len - start).min(start.max(FIRST_READ));
+        msg.reserve_exact(want);
+        msg.resize(start + want, 0);
+        r.read_exact(&mut msg[start..]).await?;
+    }
     Ok((header, msg))
 }
+
+/// The buffer a frame starts with before it has shown its bytes.
+const FIRST_READ: usize = 64 * 1024;
 
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, msg: &[u8]) -> std::io::Result<()> {
     w.write_all(msg).await?;
