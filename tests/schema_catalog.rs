@@ -53,6 +53,12 @@ fn repo_schemas_load() {
         .unwrap()
         .takes_delimited_text());
     assert_eq!(c.limits(), Limits::default());
+    // Every example loads in tick.q: time and sym first, no keyed table.
+    assert_eq!(c.tick_q_issues(), vec![]);
+    for t in c.tables() {
+        let cols: Vec<&str> = t.schema().columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(cols[..2], ["time", "sym"], "{}", t.name());
+    }
 }
 
 #[test]
@@ -621,65 +627,78 @@ fn arrays() {
 fn delimited_text() {
     let c = repo_schemas();
     let mut b = BatchBuilder::new();
-    let text = "spot strike time rate vol\n100 105 0.5 0.05 0.2\r\n  95.5   90\t1 0.01 0.35 \n\n";
+    let text = "sym spot strike time rate vol\nAAPL 100 105 0.5 0.05 0.2\r\n  MSFT 95.5   90\t1 0.01 0.35 \n\n";
     let r = c
         .decode_record(text.as_bytes(), "option-inputs", &mut b)
         .unwrap();
     assert_eq!(c.table(r.table).unwrap().name(), "optinput");
     assert_eq!(r.rows, 2);
     let run = &b.runs()[0];
-    assert_eq!(run.columns.len(), 5);
+    // time is the tickerplant's: sym spot strike expiry rate vol are sent.
+    assert_eq!(run.columns.len(), 6);
     assert_eq!(
-        run.columns[0],
+        run.columns[0].to_k(b.symbols()),
+        K::vector(Vector::Symbol(vec!["AAPL".into(), "MSFT".into()]))
+    );
+    assert_eq!(
+        run.columns[1],
         Column::Simple(Vector::Float(vec![100.0, 95.5]))
     );
     assert_eq!(
-        run.columns[2],
+        run.columns[3],
         Column::Simple(Vector::Float(vec![0.5, 1.0]))
     );
     assert_eq!(
-        run.columns[4],
+        run.columns[5],
         Column::Simple(Vector::Float(vec![0.2, 0.35]))
     );
     // A header line in another order maps the fields for that record.
     let r = c
         .decode_record(
-            b"vol rate time strike spot\n0.3 0.02 2 120 110\n",
+            b"vol rate time strike spot sym\n0.3 0.02 2 120 110 IBM\n",
             "option-inputs",
             &mut b,
         )
         .unwrap();
     assert_eq!(r.rows, 1);
     assert_eq!(
-        b.runs()[0].columns[0],
+        b.runs()[0].columns[1],
         Column::Simple(Vector::Float(vec![100.0, 95.5, 110.0]))
     );
     assert_eq!(
-        b.runs()[0].columns[4],
+        b.runs()[0].columns[5],
         Column::Simple(Vector::Float(vec![0.2, 0.35, 0.3]))
+    );
+    assert_eq!(
+        b.runs()[0].columns[0].to_k(b.symbols()),
+        K::vector(Vector::Symbol(vec![
+            "AAPL".into(),
+            "MSFT".into(),
+            "IBM".into()
+        ]))
     );
     // No header line: fine too.
     let r = c
-        .decode_record(b"1 2 3 4 5", "option-inputs", &mut b)
+        .decode_record(b"X 1 2 3 4 5", "option-inputs", &mut b)
         .unwrap();
     assert_eq!((r.rows, r.run), (1, 0));
     // Wrong field count names the line; nothing is kept.
     let e = c
-        .decode_record(b"1 2 3 4 5\n1 2 3 4\n", "option-inputs", &mut b)
+        .decode_record(b"X 1 2 3 4 5\nX 1 2 3 4\n", "option-inputs", &mut b)
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "table optinput, line 2: expected 5 fields (spot strike time rate vol), got 4"
+        "table optinput, line 2: expected 6 fields (sym spot strike time rate vol), got 5"
     );
     let e = c
-        .decode_record(b"1 2 x 4 5", "option-inputs", &mut b)
+        .decode_record(b"X 1 2 x 4 5", "option-inputs", &mut b)
         .unwrap_err();
     assert_eq!(
         e.to_string(),
         r#"table optinput, column expiry, field time, row 0: expected a number, got "x""#
     );
     let e = c
-        .decode_record(b"spot strike time rate vol\n", "option-inputs", &mut b)
+        .decode_record(b"sym spot strike time rate vol\n", "option-inputs", &mut b)
         .unwrap_err();
     assert!(
         matches!(e, RecordError::BadDelimited { line: 0, .. }),
