@@ -293,7 +293,9 @@ fn schema_nulls_are_the_bytes_pykx_writes() {
         panic!("float null")
     };
     ours.extend([K::Float(f), K::Float(f64::INFINITY)]);
-    let temporal: [(QType, fn(i64) -> K); 7] = [
+    // Each temporal type with how to build its atom from a wide integer.
+    type Atom = fn(i64) -> K;
+    let temporal: [(QType, Atom); 7] = [
         (QType::Timestamp, K::Timestamp),
         (QType::Month, |x| K::Month(x as i32)),
         (QType::Date, |x| K::Date(x as i32)),
