@@ -14,13 +14,15 @@ use crate::config::{Config, ConfigError, StoreKind};
 use crate::dedupe::dynamodb::DynamoStore;
 use crate::dedupe::memory::MemoryStore;
 use crate::dedupe::{Claim, DedupeStore, StoreError};
-use crate::pipeline::{process_batch, BatchContext, RecordState, SchemaDecoder, Summary};
+use crate::pipeline::{
+    process_batch, BatchContext, LinkError, RecordState, SchemaDecoder, Summary,
+};
 use crate::quarantine::{LogQuarantine, Quarantine, SqsQuarantine};
 use crate::schema::Catalog;
 use crate::source::cut::{batch_response, BatchResponse, Outcome, Unnameable};
 use crate::source::event::{parse_event, EventError};
 use crate::source::SourceKind;
-use crate::tplink::TpLink;
+use crate::tplink::{Preflight, TpLink};
 
 /// The dedupe store chosen by `TICKBRIDGE_STORE`.
 pub enum Store {
@@ -86,6 +88,10 @@ pub enum InitError {
     /// The password secret could not be read; never holds the value.
     #[error("TICKBRIDGE_TP_PASSWORD_SECRET_ARN: {0}")]
     Secret(String),
+    /// The tickerplant answered the preflight with tables or an update
+    /// function that differ from the schemas (`TICKBRIDGE_PREFLIGHT=error`).
+    #[error("TICKBRIDGE_PREFLIGHT: {0}")]
+    Preflight(String),
 }
 
 /// Why a whole invocation failed (Lambda then retries the whole batch).
@@ -216,7 +222,16 @@ impl App {
         };
         let link = TpLink::from_config(&config)?;
         let app = App::with_parts(config, store, link, quarantine, decoder);
-        app.warm_up_in_background();
+        // A tickerplant that answers and differs from the schemas stops
+        // start-up; one that is slow or down does not hold it up longer
+        // than the connect timeout (the first batch retries).
+        let warm = app.warm_up_in_background();
+        let wait = app.config.tp_connect_timeout * 2;
+        if let Ok(Ok(Err(LinkError::Mismatch(findings)))) = tokio::time::timeout(wait, warm).await {
+            return Err(InitError::Preflight(format!(
+                "the tickerplant does not match the schemas: {findings}"
+            )));
+        }
         Ok(app)
     }
 
@@ -227,6 +242,17 @@ impl App {
         quarantine: Quarantine,
         decoder: SchemaDecoder,
     ) -> App {
+        let mut link = link;
+        link.set_preflight(Preflight {
+            schemas: decoder
+                .catalog()
+                .tables()
+                .iter()
+                .map(|t| t.schema().clone())
+                .collect(),
+            upd_func: config.pipeline.upd_func.clone(),
+            mode: config.preflight,
+        });
         App {
             config,
             store,
@@ -238,15 +264,22 @@ impl App {
 
     /// Opens the tickerplant connection on a task; the first invocation
     /// waits for it through the link's lock.
-    pub fn warm_up_in_background(&self) {
+    /// The preflight runs here too; the handle says how it went.
+    pub fn warm_up_in_background(&self) -> tokio::task::JoinHandle<Result<(), LinkError>> {
         let link = self.link.clone();
         let budget = self.config.tp_connect_timeout * 2;
         tokio::spawn(async move {
             let mut link = link.lock().await;
-            if let Err(e) = link.warm_up(Instant::now() + budget).await {
-                tracing::warn!(error = %e, "tickerplant not reachable at init; the first batch will retry");
+            let r = link.warm_up(Instant::now() + budget).await;
+            match &r {
+                Err(LinkError::Mismatch(_)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "tickerplant not reachable at init; the first batch will retry")
+                }
+                Ok(()) => {}
             }
-        });
+            r
+        })
     }
 
     pub fn store(&self) -> &Store {

@@ -3,19 +3,77 @@
 
 use std::time::Instant;
 
+use crate::config::PreflightMode;
 use crate::kdb::client::{
     check_raw, ClientConfig, ClientError, Credentials, Publisher, RetryPolicy, Target,
 };
 use crate::pipeline::{LinkError, TickerplantLink};
+use crate::preflight;
+use crate::schema::Schema;
 
 pub struct TpLink {
     publisher: Publisher,
+    preflight: Option<Preflight>,
+}
+
+/// What every new connection is checked against before anything is sent
+/// on it (DESIGN §4): a drifted tickerplant fails loudly, once per
+/// connection, instead of refusing (or worse, silently taking) every update.
+pub struct Preflight {
+    pub schemas: Vec<Schema>,
+    pub upd_func: String,
+    pub mode: PreflightMode,
 }
 
 impl TpLink {
     pub fn new(config: ClientConfig) -> TpLink {
         TpLink {
             publisher: Publisher::new(config, RetryPolicy::default()),
+            preflight: None,
+        }
+    }
+
+    /// Checks each new connection against the schemas first.
+    pub fn set_preflight(&mut self, preflight: Preflight) {
+        self.preflight = Some(preflight).filter(|p| p.mode != PreflightMode::Off);
+    }
+
+    /// Asks the tickerplant and compares. In `Error` mode a difference drops
+    /// the connection and is returned; in `Warn` mode it is logged.
+    async fn check(&mut self) -> Result<(), LinkError> {
+        let Some(p) = &self.preflight else {
+            return Ok(());
+        };
+        let tables: Vec<&str> = p.schemas.iter().map(|s| s.table.as_str()).collect();
+        let shape = match preflight::fetch(&mut self.publisher, &tables, &p.upd_func).await {
+            Ok(shape) => shape,
+            Err(e) => {
+                self.publisher.disconnect();
+                return Err(LinkError::Unavailable(e.to_string()));
+            }
+        };
+        let findings = preflight::compare(&p.schemas, &shape, &p.upd_func);
+        if findings.is_empty() {
+            tracing::debug!(tables = tables.len(), "tickerplant matches the schemas");
+            return Ok(());
+        }
+        let text = findings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        match p.mode {
+            PreflightMode::Warn => {
+                for f in &findings {
+                    tracing::warn!(finding = %f, "tickerplant differs from the schemas (TICKBRIDGE_PREFLIGHT=warn: publishing anyway)");
+                }
+                Ok(())
+            }
+            _ => {
+                tracing::error!(findings = %text, "tickerplant does not match the schemas; nothing is sent to it (TICKBRIDGE_PREFLIGHT=error)");
+                self.publisher.disconnect();
+                Err(LinkError::Mismatch(text))
+            }
         }
     }
 
@@ -78,11 +136,12 @@ impl TickerplantLink for TpLink {
     async fn ensure_connected(&mut self, until: Instant) -> Result<(), LinkError> {
         self.publisher
             .set_deadline(Some(tokio::time::Instant::from_std(until)));
-        self.publisher
-            .connect()
-            .await
-            .map(|_| ())
-            .map_err(link_error)
+        let fresh = !self.publisher.is_connected();
+        self.publisher.connect().await.map_err(link_error)?;
+        if fresh {
+            self.check().await?;
+        }
+        Ok(())
     }
 
     async fn send_async(&mut self, msg: &[u8]) -> Result<(), LinkError> {

@@ -146,7 +146,22 @@ async fn request_costs_match_the_design() {
     assert_eq!(s.requests(), 13 + 2);
 
     s.release(&ten[..4]).await.unwrap();
-    assert_eq!(s.requests(), 15 + 4, "one delete per released key");
+    assert_eq!(
+        s.requests(),
+        15 + 1,
+        "one transaction per 100 released keys"
+    );
+    let many: Vec<String> = (0..250).map(|i| format!("r{i}")).collect();
+    s.claim(&many, 0, 60_000).await.unwrap();
+    s.release(&many).await.unwrap();
+    assert_eq!(s.requests(), 16 + 250 + 3);
+    // All given back: they can be claimed again at once.
+    assert!(s
+        .claim(&many, 1, 60_000)
+        .await
+        .unwrap()
+        .iter()
+        .all(|c| *c == Claim::New));
 }
 
 #[tokio::test]
@@ -377,7 +392,10 @@ async fn unreachable_dynamodb_is_a_transient_error() {
         bounded(s.complete(&keys(&["a"]), 1000)).await,
         "BatchWriteItem",
     );
-    transient(bounded(s.release(&keys(&["a"]))).await, "DeleteItem");
+    transient(
+        bounded(s.release(&keys(&["a"]))).await,
+        "TransactWriteItems",
+    );
 }
 
 #[tokio::test]

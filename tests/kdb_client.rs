@@ -130,6 +130,34 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, opts: Opts, share
                     }
                     K::Long(7)
                 }
+                "bomb" => {
+                    // A small compressed reply that claims 512 MiB once
+                    // decompressed.
+                    let body_len = 4 + 4096;
+                    let mut bomb = vec![1u8, 2, 1, 0];
+                    bomb.extend_from_slice(&((8 + body_len) as u32).to_le_bytes());
+                    bomb.extend_from_slice(&(512u32 << 20).to_le_bytes());
+                    bomb.resize(8 + body_len, 0);
+                    if sock.write_all(&bomb).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                "chatter" | "chatter-sync" => {
+                    // Anything but the reply, for ever.
+                    let kind = if q == "chatter" {
+                        MsgType::Async
+                    } else {
+                        MsgType::Sync
+                    };
+                    let noise = encode_message(&K::string("noise"), kind);
+                    loop {
+                        if sock.write_all(&noise).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
                 "big" => {
                     let big = encode_message(&big_vector(), MsgType::Response);
                     let packed = compress::compress(&big).unwrap();
@@ -698,6 +726,108 @@ async fn publisher_keeps_the_link_on_a_malformed_raw_message() {
         p.chase().await.unwrap();
         assert_eq!(server.log(), vec![K::Long(1)]);
         assert_eq!(server.shared.accepted.load(Ordering::SeqCst), 1);
+        server.stop().await;
+    })
+    .await
+}
+
+fn vm_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_is_refused_before_allocating() {
+    bounded(async {
+        let server = Server::start(Opts::default()).await;
+        let mut cfg = config(server.target());
+        cfg.max_frame = 64 << 20;
+        let mut conn = Connection::connect(&cfg).await.unwrap();
+        let before = vm_kb("VmHWM:");
+        let err = conn.query_str("bomb").await.unwrap_err();
+        let grew_mb = (vm_kb("VmHWM:") - before) / 1024;
+        assert!(matches!(err, ClientError::Decode(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("536870912") && text.contains("67108864"),
+            "{text}"
+        );
+        // 512 MiB were claimed; the peak of this whole test process grew
+        // by far less (other tests run in parallel threads).
+        assert!(grew_mb < 100, "peak memory grew {grew_mb} MB");
+        assert!(!conn.is_usable());
+        server.stop().await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_chattering_peer_cannot_hold_a_reply_past_the_deadline() {
+    bounded(async {
+        let server = Server::start(Opts::default()).await;
+        for q in ["chatter", "chatter-sync"] {
+            let mut cfg = config(server.target());
+            // Each frame arrives well within this; the whole wait must not.
+            cfg.read_timeout = Duration::from_secs(10);
+            let mut conn = Connection::connect(&cfg).await.unwrap();
+            let started = Instant::now();
+            conn.set_deadline(Some(started + Duration::from_millis(400)));
+            let err = conn.query_str(q).await.unwrap_err();
+            let took = started.elapsed();
+            assert!(
+                matches!(err, ClientError::Timeout { stage: Stage::Read }),
+                "{q}: {err:?}"
+            );
+            assert!(took < Duration::from_millis(1500), "{q}: took {took:?}");
+
+            // Without a deadline the reply timeout bounds the whole wait,
+            // not each frame.
+            cfg.read_timeout = Duration::from_millis(300);
+            let mut conn = Connection::connect(&cfg).await.unwrap();
+            let started = Instant::now();
+            let err = conn.query_str(q).await.unwrap_err();
+            assert!(
+                matches!(err, ClientError::Timeout { stage: Stage::Read }),
+                "{err:?}"
+            );
+            assert!(started.elapsed() < Duration::from_millis(1500));
+        }
+        server.stop().await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn pipelined_sync_messages_get_their_own_replies_in_order() {
+    bounded(async {
+        let server = Server::start(Opts::default()).await;
+        let mut p = Publisher::new(config(server.target()), RetryPolicy::default());
+        let msgs: Vec<Vec<u8>> = ["count", "fail", "count"]
+            .iter()
+            .map(|q| encode_message(&K::string(q), MsgType::Sync))
+            .collect();
+        for m in &msgs {
+            p.write_sync_raw(m).await.unwrap();
+        }
+        assert_eq!(p.next_reply().await.unwrap(), K::Long(0));
+        let err = p.next_reply().await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::Remote(ref e) if e == "type"),
+            "{err:?}"
+        );
+        assert_eq!(p.next_reply().await.unwrap(), K::Long(0));
+        // Every reply read: nothing is waiting, and the link is still good.
+        assert!(matches!(p.next_reply().await, Err(ClientError::Misuse(_))));
+        assert!(p.is_connected());
+        p.chase().await.unwrap();
+        // An async message is not accepted where a sync one is needed.
+        let async_msg = encode_message(&K::Long(1), MsgType::Async);
+        assert!(p.write_sync_raw(&async_msg).await.is_err());
         server.stop().await;
     })
     .await

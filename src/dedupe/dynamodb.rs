@@ -25,15 +25,16 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType,
     PutRequest, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus, WriteRequest,
+    TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use futures_util::stream::{self, StreamExt};
 
-use super::{Claim, DedupeStore, StoreError};
+use super::{Claim, DedupeStore, StoreError, RELEASE_CHUNK};
 
 const PK: &str = "pk";
 const SEQ: &str = "seq";
@@ -50,6 +51,9 @@ pub const CHECKPOINT_TTL_S: i64 = 400 * 86_400;
 const CLAIM_TTL_AFTER_S: i64 = 86_400;
 /// DynamoDB's `BatchWriteItem` limit.
 const BATCH_WRITE_MAX: usize = 25;
+/// Transactions tried per release chunk (each drops the keys that were not
+/// in progress).
+const RELEASE_ATTEMPTS: u32 = 3;
 /// Attempts at a chunk's unprocessed items before giving up.
 const BATCH_WRITE_ATTEMPTS: u32 = 5;
 /// Keys longer than this are stored by prefix and digest: DynamoDB limits a
@@ -190,6 +194,68 @@ impl DynamoStore {
             self.table,
             writes.len(),
             BATCH_WRITE_ATTEMPTS
+        )))
+    }
+
+    /// One transaction of conditional deletes; see `release`.
+    async fn release_chunk(&self, mut pks: Vec<String>) -> Result<(), StoreError> {
+        for _ in 0..RELEASE_ATTEMPTS {
+            let mut items = Vec::with_capacity(pks.len());
+            for pk in &pks {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .key(PK, s(pk))
+                    .condition_expression("#s = :inprogress")
+                    .expression_attribute_names("#s", STATUS)
+                    .expression_attribute_values(":inprogress", s(INPROGRESS))
+                    .build()
+                    .map_err(|e| self.transient("TransactWriteItems (release) request", e))?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
+            self.count();
+            let err = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let not_ours: Option<Vec<bool>> = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(tc))
+                    if tc.cancellation_reasons().len() == pks.len() =>
+                {
+                    Some(
+                        tc.cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                            .collect(),
+                    )
+                }
+                _ => None,
+            };
+            match not_ours {
+                Some(flags) if flags.iter().any(|f| *f) => {
+                    // Completed or gone already: nothing of ours to release.
+                    pks = pks
+                        .into_iter()
+                        .zip(flags)
+                        .filter(|(_, not_ours)| !not_ours)
+                        .map(|(pk, _)| pk)
+                        .collect();
+                    if pks.is_empty() {
+                        return Ok(());
+                    }
+                }
+                _ => return Err(self.transient("TransactWriteItems (release)", err)),
+            }
+        }
+        Err(StoreError::Transient(format!(
+            "DynamoDB TransactWriteItems (release) on table {}: {} keys still contended after {RELEASE_ATTEMPTS} attempts; they expire with the claim",
+            self.table,
+            pks.len()
         )))
     }
 
@@ -341,28 +407,28 @@ impl DedupeStore for DynamoStore {
             .await
     }
 
-    /// Unconditional deletes, 25 to a `BatchWriteItem`: one request per 25
-    /// keys instead of one each. That is safe only because the caller
-    /// releases nothing but claims it took in this invocation and only
-    /// before their `in_progress_expiration`: until then nobody else can
-    /// have claimed or completed those keys (the claim condition refuses
-    /// a live claim), so there is nothing of anyone else's to delete.
+    /// Conditional deletes (`status = INPROGRESS`, so a completed key is
+    /// never removed), [`RELEASE_CHUNK`] to a `TransactWriteItems`: one
+    /// request per 100 keys instead of one each. The pipeline releases only
+    /// claims it took and still holds, so a transaction normally succeeds
+    /// whole; one cancelled because some keys were not in progress goes
+    /// again without them.
     async fn release(&self, keys: &[String]) -> Result<(), StoreError> {
         let mut seen = HashSet::new();
-        let mut deletes = Vec::with_capacity(keys.len());
-        for key in keys {
-            let pk = key_pk(key);
-            if !seen.insert(pk.clone()) {
-                continue;
-            }
-            let delete = DeleteRequest::builder()
-                .key(PK, s(&pk))
-                .build()
-                .map_err(|e| self.transient("BatchWriteItem (release) request", e))?;
-            deletes.push(WriteRequest::builder().delete_request(delete).build());
-        }
-        self.write_batched("BatchWriteItem (release)", deletes)
-            .await
+        let pks: Vec<String> = keys
+            .iter()
+            .map(|k| key_pk(k))
+            .filter(|pk| seen.insert(pk.clone()))
+            .collect();
+        let chunks: Vec<_> = pks
+            .chunks(RELEASE_CHUNK)
+            .map(|c| self.release_chunk(c.to_vec()))
+            .collect();
+        let results: Vec<Result<(), StoreError>> = stream::iter(chunks)
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::{Claim, DedupeStore, StoreError};
+use super::{Claim, DedupeStore, StoreError, RELEASE_CHUNK};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum KeyState {
@@ -52,7 +52,7 @@ fn poisoned() -> StoreError {
 impl DedupeStore for MemoryStore {
     /// Requests DynamoDB would have served: one per checkpoint read or
     /// write, one per claimed key, one per 25 completed keys (batched), one
-    /// per released key.
+    /// transaction per 100 released keys (two when some were not ours).
     fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
@@ -129,11 +129,21 @@ impl DedupeStore for MemoryStore {
     }
 
     async fn release(&self, keys: &[String]) -> Result<(), StoreError> {
-        self.count(keys.len());
         let mut state = self.keys.lock().map_err(|_| poisoned())?;
-        for k in keys {
-            if matches!(state.get(k), Some(KeyState::InProgress { .. })) {
-                state.remove(k);
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<&String> = keys.iter().filter(|k| seen.insert(*k)).collect();
+        for chunk in unique.chunks(RELEASE_CHUNK) {
+            let ours = chunk
+                .iter()
+                .filter(|k| matches!(state.get(**k), Some(KeyState::InProgress { .. })))
+                .count();
+            // One transaction; when it held keys that are not in progress
+            // it is cancelled, and the rest go again in a second one.
+            self.count(if ours > 0 && ours < chunk.len() { 2 } else { 1 });
+            for k in chunk {
+                if matches!(state.get(*k), Some(KeyState::InProgress { .. })) {
+                    state.remove(*k);
+                }
             }
         }
         Ok(())

@@ -7,6 +7,9 @@ use std::future::Future;
 pub mod dynamodb;
 pub mod memory;
 
+/// Keys given back in one request: DynamoDB's `TransactWriteItems` limit.
+pub const RELEASE_CHUNK: usize = 100;
+
 /// The result of trying to claim one key before forwarding its record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -62,7 +65,9 @@ pub trait DedupeStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Gives up claims whose records were not confirmed, so a retry may
-    /// take them at once instead of waiting for the claim to expire.
+    /// take them at once instead of waiting for the claim to expire. Only
+    /// in-progress keys are removed: a completed one stays completed.
+    /// Batched, [`RELEASE_CHUNK`] keys to a request.
     fn release(&self, keys: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Requests made so far (for the cost metrics).

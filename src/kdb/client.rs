@@ -18,7 +18,7 @@ use super::compress::{self, MIN_COMPRESS_LEN};
 use super::decode::DecodeError;
 use super::encode::{encode_into, encoded_len};
 use super::io::{read_frame, FrameError, DEFAULT_MAX_FRAME};
-use super::message::{decode_message, parse_header, push_header, MsgType, HEADER_LEN};
+use super::message::{decode_message_limited, parse_header, push_header, MsgType, HEADER_LEN};
 use super::value::K;
 
 mod publisher;
@@ -71,6 +71,11 @@ pub enum ClientError {
     Closed,
     #[error("bad target {0}")]
     BadTarget(String),
+    /// A call that makes no sense in the connection's state (no reply is
+    /// awaited, an async message where a sync one is needed), refused
+    /// before any I/O: the connection is unaffected.
+    #[error("not sent: {0}")]
+    Misuse(&'static str),
     /// The TLS server's certificate was refused: retrying cannot help.
     #[error("tls: certificate of {target} refused: {reason} (check TICKBRIDGE_TP_CA_FILE and the host name)")]
     Certificate { target: String, reason: String },
@@ -80,7 +85,7 @@ impl ClientError {
     /// Whether the connection can still be used after this error. Only a
     /// remote error leaves the stream in a known state.
     pub fn breaks_connection(&self) -> bool {
-        !matches!(self, ClientError::Remote(_))
+        !matches!(self, ClientError::Remote(_) | ClientError::Misuse(_))
     }
 
     /// Whether trying to connect again may help.
@@ -90,6 +95,7 @@ impl ClientError {
             ClientError::AccessDenied { .. }
                 | ClientError::BadTarget(_)
                 | ClientError::Certificate { .. }
+                | ClientError::Misuse(_)
         )
     }
 }
@@ -454,9 +460,7 @@ impl Connection {
         self.check()?;
         check_raw(msg)?;
         if parse_header(msg)?.msg_type != MsgType::Sync {
-            return Err(ClientError::Decode(DecodeError::BadHeader(
-                "write_sync_raw needs a sync message".into(),
-            )));
+            return Err(ClientError::Misuse("write_sync_raw needs a sync message"));
         }
         let r = self.write_msg(msg).await;
         if r.is_ok() {
@@ -469,9 +473,9 @@ impl Connection {
     pub async fn next_reply(&mut self) -> Result<K, ClientError> {
         self.check()?;
         if self.awaiting == 0 {
-            return Err(ClientError::Decode(DecodeError::BadHeader(
-                "no sync message is waiting for a reply".into(),
-            )));
+            return Err(ClientError::Misuse(
+                "no sync message is waiting for a reply",
+            ));
         }
         let r = self.read_reply().await;
         self.note(r)
@@ -522,7 +526,7 @@ impl Connection {
                     self.write_out().await?;
                 }
                 MsgType::Response => {
-                    let (_, value) = decode_message(&msg)?;
+                    let (_, value) = decode_message_limited(&msg, self.max_frame)?;
                     return match value {
                         K::Error(text) => Err(ClientError::Remote(text)),
                         other => Ok(other),
@@ -543,6 +547,7 @@ impl Connection {
 mod tests {
     use super::*;
     use crate::kdb::encode::encode_message;
+    use crate::kdb::message::decode_message;
     use crate::kdb::value::Vector;
 
     #[test]

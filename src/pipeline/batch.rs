@@ -352,6 +352,10 @@ enum KeyKind {
     Payload,
 }
 
+/// How long before our claims expire releasing them stops: more than the
+/// clock skew between two Lambda hosts (milliseconds with Amazon Time Sync).
+const RELEASE_BEFORE_EXPIRY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Keys claimed per store call: small enough that the deadline is checked
 /// often, large enough to keep the store's concurrency busy.
 const CLAIM_CHUNK: usize = 256;
@@ -627,7 +631,7 @@ async fn publish<L: TickerplantLink, R: LaneRows>(
                             ));
                         }
                         Err(e @ LinkError::Local(_)) => lane_error[l] = Some(e.to_string()),
-                        Err(e @ LinkError::Unavailable(_)) => {
+                        Err(e) => {
                             stopped = Some(e.to_string());
                             break 'rounds;
                         }
@@ -747,10 +751,11 @@ async fn commit<S: DedupeStore>(
                 .collect(),
         }
     };
-    // Releases are unconditional deletes (see the store), safe only while
-    // our claims are live: they stop a margin before the claims expire, and
-    // what is not released by then simply expires at the deadline.
-    let release_until = ctx.deadline.checked_sub(cfg.deadline_margin);
+    // A release deletes a key while it is in progress; past our claims'
+    // expiry that claim may be another invocation's. So releases stop
+    // short of the expiry by more than any clock skew between invocations,
+    // and what is not released by then simply expires at the deadline.
+    let release_until = ctx.deadline.checked_sub(RELEASE_BEFORE_EXPIRY);
     let key_writes = async {
         let c = if complete.is_empty() {
             Ok(())

@@ -160,6 +160,10 @@ pub enum LinkError {
     /// Not connected, timed out, or the connection broke.
     #[error("tickerplant unavailable: {0}")]
     Unavailable(String),
+    /// The tickerplant's tables or update function differ from the schemas
+    /// (preflight): nothing is sent until that is fixed.
+    #[error("tickerplant does not match the schemas: {0}")]
+    Mismatch(String),
     /// The message was not sent because it is malformed here (a bug, not
     /// the tickerplant's state): only the lane that owns it stops.
     #[error("update not sent: {0}")]

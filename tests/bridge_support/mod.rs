@@ -50,7 +50,7 @@ impl Default for Opts {
             margin: Duration::from_millis(300),
             connect_timeout: Duration::from_millis(200),
             chase_every_bytes: 4 * 1024 * 1024,
-            publish: PublishMode::Async,
+            publish: PublishMode::Sync,
             quarantine: None,
         }
     }

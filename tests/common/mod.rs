@@ -81,5 +81,6 @@ pub fn wait_for_port(port: u16, limit: Duration) -> bool {
     }
     false
 }
+pub mod hostile;
 pub mod kinesis_local;
 pub mod moto;
