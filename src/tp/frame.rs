@@ -156,7 +156,14 @@ mod tests {
         a.write_all(&m[..3]).await.unwrap();
         let r = read_message(&mut b, 1 << 20, Duration::from_millis(50)).await;
         assert!(
-            matches!(r, Err(ReadError::Unfinished { got: 3, len: None, .. })),
+            matches!(
+                r,
+                Err(ReadError::Unfinished {
+                    got: 3,
+                    len: None,
+                    ..
+                })
+            ),
             "{r:?}"
         );
         drop(a);

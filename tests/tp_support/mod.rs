@@ -24,23 +24,46 @@ pub fn tickbridge() -> Command {
 pub struct Tp {
     child: Child,
     pub port: u16,
+    /// Where its stderr goes, when kept.
+    log: Option<(tempfile::TempDir, PathBuf)>,
 }
 
 impl Tp {
     pub fn start(journal: Option<&Path>, extra: &[&str]) -> Tp {
+        Tp::spawn(journal, extra, false)
+    }
+
+    /// Like [`Tp::start`], keeping its log for [`Tp::log`].
+    pub fn start_logged(extra: &[&str]) -> Tp {
+        Tp::spawn(None, extra, true)
+    }
+
+    fn spawn(journal: Option<&Path>, extra: &[&str], keep_log: bool) -> Tp {
         let port = common::free_port();
         let mut cmd = tickbridge();
-        cmd.args(["tp", "--port", &port.to_string(), "--schemas"])
-            .arg(common::repo_root().join("schemas"))
-            .args(extra)
+        let schemas = extra.contains(&"--schemas");
+        cmd.args(["tp", "--port", &port.to_string()]);
+        if !schemas {
+            cmd.arg("--schemas")
+                .arg(common::repo_root().join("schemas"));
+        }
+        cmd.args(extra)
             .env("TICKBRIDGE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(j) = journal {
             cmd.arg("--journal").arg(j);
         }
+        let log = keep_log.then(|| {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let path = dir.path().join("tp.log");
+            (dir, path)
+        });
+        if let Some((_, path)) = &log {
+            cmd.stderr(std::fs::File::create(path).expect("log file"));
+        }
         let child = cmd.spawn().expect("tickbridge tp starts");
-        let tp = Tp { child, port };
+        let tp = Tp { child, port, log };
         assert!(
             common::wait_for_port(port, Duration::from_secs(20)),
             "tickbridge tp did not listen on {port}"
@@ -72,6 +95,48 @@ impl Tp {
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("wait").is_none()
     }
+
+    /// Its log so far (started with [`Tp::start_logged`]).
+    pub fn log(&self) -> String {
+        let (_, path) = self.log.as_ref().expect("started with start_logged");
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// Waits (bounded) until its log has `n` lines containing `text`.
+    pub fn wait_for_log(&self, text: &str, n: usize, limit: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            if self.log().lines().filter(|l| l.contains(text)).count() >= n {
+                return true;
+            }
+            if start.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A field of its `/proc/<pid>/status` in kB (`VmRSS`, `VmHWM`).
+    pub fn status_kb(&self, field: &str) -> u64 {
+        let path = format!("/proc/{}/status", self.child.id());
+        let text = std::fs::read_to_string(&path).expect("/proc status readable");
+        text.lines()
+            .find_map(|l| {
+                let rest = l.strip_prefix(field)?.strip_prefix(':')?;
+                rest.trim().trim_end_matches("kB").trim().parse().ok()
+            })
+            .unwrap_or_else(|| panic!("no {field} in {path}"))
+    }
+
+    /// Resident memory now, in MB.
+    pub fn rss_mb(&self) -> f64 {
+        self.status_kb("VmRSS") as f64 / 1024.0
+    }
+
+    /// Peak resident memory so far, in MB.
+    pub fn peak_mb(&self) -> f64 {
+        self.status_kb("VmHWM") as f64 / 1024.0
+    }
 }
 
 impl Drop for Tp {
@@ -99,7 +164,8 @@ impl Client {
         stream.set_nodelay(true).unwrap();
         let mut hs = credentials.as_bytes().to_vec();
         hs.extend_from_slice(&[3, 0]);
-        stream.write_all(&hs).unwrap();
+        // A server that closes at once (refused) may fail the write too.
+        stream.write_all(&hs).ok()?;
         let mut cap = [0u8; 1];
         match stream.read(&mut cap) {
             Ok(1) => {
