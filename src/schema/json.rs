@@ -226,16 +226,23 @@ impl Tape {
         if o.kind != Kind::Object {
             return None;
         }
+        // Every member is looked at (the last match wins), so a member
+        // that cannot match must cost little: lengths first, bytes only
+        // when they agree, unescaping only for an escaped key long enough.
+        let (bytes, want) = (text.as_bytes(), key.as_bytes());
         let mut last = None;
         let mut i = obj + 1;
         while i < o.next as usize {
             let Some(k) = self.nodes.get(i) else { break };
             let v = i + 1;
+            let (start, end) = (k.start as usize, k.end as usize);
             let found = match k.kind {
-                Kind::Str => text.get(k.start as usize..k.end as usize) == Some(key),
-                // An escaped key can only equal `key` if it is no shorter.
+                Kind::Str => {
+                    end.saturating_sub(start) == want.len() && bytes.get(start..end) == Some(want)
+                }
+                // Unescaping never lengthens a key.
                 _ => {
-                    (k.end - k.start) as usize >= key.len()
+                    end.saturating_sub(start) >= want.len()
                         && self.str_at(text, i).is_some_and(|s| s == key)
                 }
             };
