@@ -1,6 +1,7 @@
 //! The stand-in run in-process through `tickbridge::tp::spawn`, as the
 //! bridge demo does: subscribers that leave or fall behind are dropped
-//! without stalling the feed; a torn journal is reported by the handle.
+//! without stalling the feed; the connection cap and a torn journal are
+//! reported by the handle.
 
 mod tp_support;
 
@@ -82,6 +83,36 @@ fn leaving_and_slow_subscribers_are_dropped_and_the_feed_goes_on() {
         got += 1;
     }
     assert!(got < updates, "dropped before the end: got {got}");
+    rt.block_on(tp.shutdown());
+}
+
+#[test]
+fn the_connection_cap_is_counted_by_the_handle() {
+    let mut config = TickerplantConfig::new(schemas());
+    config.max_connections = 2;
+    let (rt, tp) = start(config);
+    let port = tp.local_addr().port();
+    // Retried: a connection just closed gives its place back asynchronously.
+    let login = || {
+        let start = Instant::now();
+        loop {
+            if let Some(c) = Client::login(port, "test:") {
+                return c;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "no place");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut a = login();
+    let _b = login();
+    assert_eq!(tp.connections(), 2);
+    assert!(Client::login(port, "test:").is_none(), "a third is closed");
+    assert!(tp.refused_connections() >= 1);
+    assert_eq!(a.query(""), K::Identity);
+    drop(a);
+    assert!(wait_until(Duration::from_secs(5), || tp.connections() == 1));
+    let mut c = login();
+    assert_eq!(c.query(".u.i"), K::Long(0));
     rt.block_on(tp.shutdown());
 }
 
