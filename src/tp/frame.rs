@@ -28,7 +28,7 @@ pub enum ReadError {
     BadHeader(#[from] DecodeError),
     #[error("message of {len} bytes exceeds the limit of {max} (--max-message-bytes)")]
     TooLarge { len: usize, max: usize },
-    #[error("{got} of {} bytes arrived within {} ms (--read-timeout-ms)", .len.map_or("?".to_string(), |l| l.to_string()), .timeout.as_millis())]
+    #[error("{}", unfinished(*.got, *.len, *.timeout))]
     Unfinished {
         got: usize,
         len: Option<usize>,
@@ -99,6 +99,18 @@ async fn read_rest<R: AsyncRead + Unpin>(
     Ok((header, msg))
 }
 
+fn unfinished(got: usize, len: Option<usize>, timeout: Duration) -> String {
+    let ms = timeout.as_millis();
+    match len {
+        Some(len) => {
+            format!("{got} of a {len}-byte message arrived within {ms} ms (--read-timeout-ms)")
+        }
+        None => format!(
+            "{got} of an {HEADER_LEN}-byte header arrived within {ms} ms (--read-timeout-ms)"
+        ),
+    }
+}
+
 fn eof() -> ReadError {
     ReadError::Io(std::io::ErrorKind::UnexpectedEof.into())
 }
@@ -145,9 +157,13 @@ mod tests {
         a.write_all(&m[..50]).await.unwrap();
         let r = read_message(&mut b, 1 << 20, Duration::from_millis(50)).await;
         match r {
-            Err(ReadError::Unfinished { got, len, .. }) => {
+            Err(e @ ReadError::Unfinished { got, len, .. }) => {
                 assert_eq!(got, 50);
                 assert_eq!(len, Some(108));
+                assert_eq!(
+                    e.to_string(),
+                    "50 of a 108-byte message arrived within 50 ms (--read-timeout-ms)"
+                );
             }
             other => panic!("{other:?}"),
         }
