@@ -66,6 +66,10 @@ pub struct Args {
     /// Events the bootstrap process handles through the runtime API.
     #[arg(long, default_value_t = 5)]
     pub invocations: usize,
+    /// Also time the handler with `TICKBRIDGE_PUBLISH=async` (receipt only)
+    /// beside the default `sync` (acceptance proven), to show the cost.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub compare_async: bool,
     /// The Lambda binary (default: `bootstrap` next to this executable;
     /// build it with `cargo build --release --bin bootstrap`).
     #[arg(long)]
@@ -156,8 +160,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
 
-    let inproc = rt.block_on(in_process(&args, &tp))?;
+    let inproc = rt.block_on(in_process(&args, &tp, "sync"))?;
     print_in_process(&args, &inproc);
+    let mut timed_runs = 1;
+    if args.compare_async {
+        let async_run = rt.block_on(in_process(&args, &tp, "async"))?;
+        timed_runs += 1;
+        let (s, a) = (
+            Spread::of(&inproc.handler_ms),
+            Spread::of(&async_run.handler_ms),
+        );
+        let publish = |r: &InProcess| {
+            Spread::of(&r.stages.iter().map(|t| t.publish).collect::<Vec<_>>()).median
+        };
+        println!(
+            "  publish modes side by side (median per batch): \
+             sync (accepted) {:.2} ms, publish stage {:.2} ms, {:.0} records/s; \
+             async + chaser (received only) {:.2} ms, publish stage {:.2} ms, {:.0} records/s",
+            s.median,
+            publish(&inproc),
+            args.records as f64 / (s.median / 1000.0),
+            a.median,
+            publish(&async_run),
+            args.records as f64 / (a.median / 1000.0),
+        );
+    }
 
     let path = match &args.bootstrap {
         Some(p) => p.clone(),
@@ -178,7 +205,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_binary(&args, b);
     }
 
-    let expected = args.records * (args.iterations + 1) + args.records * args.invocations;
+    let expected =
+        args.records * (args.iterations + 1) * timed_runs + args.records * args.invocations;
     let got = tp.row_count("trade").unwrap_or(0);
     let expected = if binary.is_some() {
         expected
@@ -199,10 +227,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn in_process(args: &Args, tp: &RunningTp) -> anyhow::Result<InProcess> {
+async fn in_process(args: &Args, tp: &RunningTp, publish: &str) -> anyhow::Result<InProcess> {
     let config = Config::from_vars([
         ("TICKBRIDGE_TP".to_string(), tp.local_addr().to_string()),
         ("TICKBRIDGE_STORE".to_string(), "memory".to_string()),
+        ("TICKBRIDGE_PUBLISH".to_string(), publish.to_string()),
     ])?;
     let catalog = Arc::new(load_catalog(&config)?);
     let event = event(args.records, 0)?;

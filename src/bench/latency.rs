@@ -27,6 +27,8 @@ pub struct Args {
 /// Latency figures in microseconds.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// How the update was confirmed.
+    pub mode: &'static str,
     pub iterations: usize,
     pub message_bytes: usize,
     pub median_us: f64,
@@ -39,8 +41,8 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "publish latency (1-row trade .u.upd async + sync chaser, loopback TCP, {} B message)",
-            self.message_bytes
+            "publish latency, {} (1-row trade .u.upd, loopback TCP, {} B message)",
+            self.mode, self.message_bytes
         )?;
         writeln!(f, "  iterations  {}", self.iterations)?;
         writeln!(f, "  median      {:.1} us", self.median_us)?;
@@ -82,8 +84,46 @@ async fn serve_one(mut sock: TcpStream) -> anyhow::Result<()> {
     }
 }
 
+/// How one update is confirmed (DESIGN §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirm {
+    /// Sent sync: its reply proves the tickerplant accepted it (the default).
+    Accepted,
+    /// Sent async, then a sync chaser: proves receipt only.
+    Received,
+}
+
+impl Confirm {
+    fn label(self) -> &'static str {
+        match self {
+            Confirm::Accepted => "sync: accepted (TICKBRIDGE_PUBLISH=sync)",
+            Confirm::Received => "async + chaser: received (TICKBRIDGE_PUBLISH=async)",
+        }
+    }
+
+    fn msg_type(self) -> MsgType {
+        match self {
+            Confirm::Accepted => MsgType::Sync,
+            Confirm::Received => MsgType::Async,
+        }
+    }
+}
+
+async fn publish_one(conn: &mut Connection, msg: &[u8], confirm: Confirm) -> anyhow::Result<()> {
+    match confirm {
+        Confirm::Accepted => {
+            conn.query_raw(msg).await?;
+        }
+        Confirm::Received => {
+            conn.send_raw(msg).await?;
+            conn.chase().await?;
+        }
+    }
+    Ok(())
+}
+
 /// Builds the 1-row trade update the bridge sends most.
-fn trade_update(out: &mut Vec<u8>, syms: &mut SymbolTable, i: usize) {
+fn trade_update(out: &mut Vec<u8>, syms: &mut SymbolTable, i: usize, msg_type: MsgType) {
     syms.clear();
     let sym = syms.intern("AAPL");
     let columns = [
@@ -94,11 +134,11 @@ fn trade_update(out: &mut Vec<u8>, syms: &mut SymbolTable, i: usize) {
         Column::Simple(Vector::Char(vec![b'B'])),
     ];
     out.clear();
-    encode_upd(".u.upd", "trade", &columns, syms, MsgType::Async, out);
+    encode_upd(".u.upd", "trade", &columns, syms, msg_type, out);
 }
 
 /// Runs the measurement on the current runtime.
-pub async fn measure(iterations: usize) -> anyhow::Result<Report> {
+pub async fn measure(iterations: usize, confirm: Confirm) -> anyhow::Result<Report> {
     let iterations = iterations.max(1);
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -116,24 +156,22 @@ pub async fn measure(iterations: usize) -> anyhow::Result<Report> {
 
     let warmup = (iterations / 10).max(100);
     for i in 0..warmup {
-        trade_update(&mut msg, &mut syms, i);
-        conn.send_raw(&msg).await?;
-        conn.chase().await?;
+        trade_update(&mut msg, &mut syms, i, confirm.msg_type());
+        publish_one(&mut conn, &msg, confirm).await?;
     }
     let mut samples = Vec::with_capacity(iterations);
     for i in 0..iterations {
-        trade_update(&mut msg, &mut syms, i);
+        trade_update(&mut msg, &mut syms, i, confirm.msg_type());
         let start = Instant::now();
-        conn.send_raw(&msg).await?;
-        conn.chase().await?;
+        publish_one(&mut conn, &msg, confirm).await?;
         samples.push(start.elapsed());
     }
     conn.close().await;
     server.abort();
-    Ok(summarise(samples, msg.len()))
+    Ok(summarise(confirm.label(), samples, msg.len()))
 }
 
-fn summarise(mut samples: Vec<Duration>, message_bytes: usize) -> Report {
+fn summarise(mode: &'static str, mut samples: Vec<Duration>, message_bytes: usize) -> Report {
     samples.sort_unstable();
     let us = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e6);
     let n = samples.len();
@@ -143,6 +181,7 @@ fn summarise(mut samples: Vec<Duration>, message_bytes: usize) -> Report {
     };
     let total: Duration = samples.iter().sum();
     Report {
+        mode,
         iterations: n,
         message_bytes,
         median_us: at(0.5),
@@ -158,8 +197,15 @@ fn summarise(mut samples: Vec<Duration>, message_bytes: usize) -> Report {
 
 /// Measures on a fresh runtime and prints the figures.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let report = crate::cli::runtime()?.block_on(measure(a.iterations))?;
-    println!("{report}");
+    // Both ways side by side: the price of proving acceptance.
+    let rt = crate::cli::runtime()?;
+    let accepted = rt.block_on(measure(a.iterations, Confirm::Accepted))?;
+    let received = rt.block_on(measure(a.iterations, Confirm::Received))?;
+    println!("{accepted}\n\n{received}");
+    println!(
+        "\nmedian: sync {:.1} us, async + chaser {:.1} us (one round trip each; sync also proves acceptance)",
+        accepted.median_us, received.median_us
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -170,7 +216,7 @@ mod tests {
     #[test]
     fn percentiles() {
         let samples: Vec<Duration> = (1..=100).rev().map(Duration::from_micros).collect();
-        let r = summarise(samples, 10);
+        let r = summarise("test", samples, 10);
         assert_eq!(r.median_us.round(), 50.0);
         assert_eq!(r.p99_us.round(), 99.0);
         assert_eq!(r.max_us.round(), 100.0);
@@ -181,7 +227,7 @@ mod tests {
     fn the_update_is_a_valid_upd_message() {
         let mut msg = Vec::new();
         let mut syms = SymbolTable::new();
-        trade_update(&mut msg, &mut syms, 3);
+        trade_update(&mut msg, &mut syms, 3, MsgType::Async);
         let (h, v) = crate::kdb::decode_message(&msg).unwrap();
         assert_eq!(h.msg_type, MsgType::Async);
         let K::List(_, items) = v else {

@@ -22,6 +22,9 @@ pub enum Request {
     Meta { table: String, keyed: bool },
     /// `type name`, e.g. `type .u.upd` (a dotted name allowed).
     TypeOf(String),
+    /// A call of a namespaced function the stand-in does not define: q
+    /// answers with the name as its error (`'.u.nope`).
+    Undefined(String),
     /// Refused with this q error (`nyi`, `rank`, `type`).
     Refuse(&'static str),
 }
@@ -53,7 +56,14 @@ fn call(items: Vec<K>) -> Request {
     let args: Vec<K> = it.collect();
     let is_upd = f == ".u.upd";
     if !is_upd && f != ".u.sub" {
-        return Request::Refuse("nyi");
+        // A name in a namespace is q's undefined-name error; a bare name
+        // may be one of q's own (`exit`, `system`), which the stand-in
+        // does not run.
+        return if f.starts_with('.') && is_dotted_name(&f) {
+            Request::Undefined(f)
+        } else {
+            Request::Refuse("nyi")
+        };
     }
     let mut args = args.into_iter();
     let (Some(t), Some(second), None) = (args.next(), args.next(), args.next()) else {
@@ -179,6 +189,10 @@ mod tests {
         assert_eq!(classify(K::string("meta 1+1")), Request::Refuse("nyi"));
         let unknown = K::list(vec![K::sym("foo"), K::Long(1)]);
         assert_eq!(classify(unknown), Request::Refuse("nyi"));
+        let nope = K::list(vec![K::sym(".u.nope"), K::sym("trade"), K::Long(1)]);
+        assert_eq!(classify(nope), Request::Undefined(".u.nope".into()));
+        let junk = K::list(vec![K::sym("1+"), K::Long(1)]);
+        assert_eq!(classify(junk), Request::Refuse("nyi"));
         let rank = K::list(vec![K::sym(".u.upd"), K::sym("trade")]);
         assert_eq!(classify(rank), Request::Refuse("rank"));
         assert_eq!(classify(K::Long(3)), Request::Refuse("nyi"));

@@ -406,7 +406,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
 fn confirms_writes(r: &Request) -> bool {
     matches!(
         r,
-        Request::Chaser | Request::MsgCount | Request::Upd { .. } | Request::Refuse(_)
+        Request::Chaser
+            | Request::MsgCount
+            | Request::Upd { .. }
+            | Request::Undefined(_)
+            | Request::Refuse(_)
     )
 }
 
@@ -440,6 +444,7 @@ fn handle(request: Request, sync: bool, link: &ConnLink, shared: &Shared) -> Opt
         Request::Tables => shared.lock().table_names(),
         Request::Meta { table, keyed } => super::meta::meta(&shared.lock(), &table, keyed),
         Request::TypeOf(name) => super::meta::type_of(&shared.lock(), &name),
+        Request::Undefined(name) => K::Error(name),
         Request::Refuse(e) => K::Error(e.into()),
     })
 }
