@@ -281,7 +281,11 @@ impl Config {
                 upd_func,
                 publish: vars.choice(
                     "TICKBRIDGE_PUBLISH",
-                    &[("async", PublishMode::Async), ("sync", PublishMode::Sync)],
+                    &[
+                        ("sync", PublishMode::Sync),
+                        ("pipelined", PublishMode::Pipelined),
+                        ("async", PublishMode::Async),
+                    ],
                 )?,
                 bad_records: vars.choice(
                     "TICKBRIDGE_BAD_RECORDS",

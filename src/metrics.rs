@@ -13,7 +13,7 @@ pub fn emf_lines(
     summary: &Summary,
     timestamp_ms: i64,
 ) -> Vec<String> {
-    let counters: [(&str, f64, &str); 15] = [
+    let counters: [(&str, f64, &str); 16] = [
         ("Records", summary.records as f64, "Count"),
         ("Lanes", summary.lanes as f64, "Count"),
         ("Forwarded", summary.forwarded as f64, "Count"),
@@ -23,6 +23,11 @@ pub fn emf_lines(
         ("MessagesSent", summary.messages_sent as f64, "Count"),
         ("BytesSent", summary.bytes_sent as f64, "Bytes"),
         ("RefusedUpdates", summary.refused_updates as f64, "Count"),
+        (
+            "AcceptedBehindRefusal",
+            summary.accepted_behind_refusal as f64,
+            "Count",
+        ),
         ("DynamoDbRequests", summary.dedupe_requests as f64, "Count"),
         ("DedupeMs", summary.stage_ms.dedupe, "Milliseconds"),
         ("DecodeMs", summary.stage_ms.decode, "Milliseconds"),

@@ -66,8 +66,12 @@ pub struct Args {
     /// Events the bootstrap process handles through the runtime API.
     #[arg(long, default_value_t = 5)]
     pub invocations: usize,
-    /// Also time the handler with `TICKBRIDGE_PUBLISH=async` (receipt only)
-    /// beside the default `sync` (acceptance proven), to show the cost.
+    /// Alternate trades and quotes in the event (every record its own run)
+    /// instead of trades only; the Lambda binary part is skipped.
+    #[arg(long)]
+    pub mixed: bool,
+    /// Also time the handler with `TICKBRIDGE_PUBLISH=pipelined` and `async`
+    /// beside the default `sync`, to show what proving acceptance costs.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub compare_async: bool,
     /// The Lambda binary (default: `bootstrap` next to this executable;
@@ -105,9 +109,23 @@ impl Spread {
 /// A Kinesis event of `records` trades whose sequence numbers and business
 /// ids start at `first`, so events with different `first` share nothing.
 pub fn event(records: usize, first: usize) -> anyhow::Result<String> {
+    event_of(records, first, false)
+}
+
+/// As [`event`]; with `mixed`, trades and quotes alternate record by record,
+/// so every record is a run of its own: the worst case for sync publishing,
+/// which confirms a lane's runs one round trip at a time.
+pub fn event_of(records: usize, first: usize, mixed: bool) -> anyhow::Result<String> {
     let mut rng = Rng::new(7 + first as u64);
     let payloads: Vec<String> = (0..records)
-        .map(|i| payload("trade", first + i, &mut rng))
+        .map(|i| {
+            let table = if mixed && i % 2 == 1 {
+                "quote"
+            } else {
+                "trade"
+            };
+            payload(table, first + i, &mut rng)
+        })
         .collect();
     let mut ev = kinesis_event(&payloads, 1, "bench-trades");
     let recs = ev
@@ -164,33 +182,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     print_in_process(&args, &inproc);
     let mut timed_runs = 1;
     if args.compare_async {
-        let async_run = rt.block_on(in_process(&args, &tp, "async"))?;
-        timed_runs += 1;
-        let (s, a) = (
-            Spread::of(&inproc.handler_ms),
-            Spread::of(&async_run.handler_ms),
-        );
+        let rate =
+            |r: &InProcess| args.records as f64 / (Spread::of(&r.handler_ms).median / 1000.0);
         let publish = |r: &InProcess| {
             Spread::of(&r.stages.iter().map(|t| t.publish).collect::<Vec<_>>()).median
         };
-        println!(
-            "  publish modes side by side (median per batch): \
-             sync (accepted) {:.2} ms, publish stage {:.2} ms, {:.0} records/s; \
-             async + chaser (received only) {:.2} ms, publish stage {:.2} ms, {:.0} records/s",
-            s.median,
-            publish(&inproc),
-            args.records as f64 / (s.median / 1000.0),
-            a.median,
-            publish(&async_run),
-            args.records as f64 / (a.median / 1000.0),
-        );
+        println!("  publish modes side by side (median per batch; TICKBRIDGE_PUBLISH):");
+        let line = |mode: &str, what: &str, r: &InProcess| {
+            println!(
+                "    {mode:<9} {what:<44} {:>8.2} ms  publish stage {:>7.2} ms  {:>8.0} records/s",
+                Spread::of(&r.handler_ms).median,
+                publish(r),
+                rate(r),
+            );
+        };
+        line("sync", "accepted, one run per lane in flight", &inproc);
+        for (mode, what) in [
+            ("pipelined", "accepted, every run in flight"),
+            ("async", "received only (chaser)"),
+        ] {
+            let other = rt.block_on(in_process(&args, &tp, mode))?;
+            timed_runs += 1;
+            line(mode, what, &other);
+        }
     }
 
     let path = match &args.bootstrap {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("bootstrap"),
     };
-    let binary = if path.is_file() {
+    let binary = if args.mixed {
+        None
+    } else if path.is_file() {
         warn_if_stale(&path);
         Some(rt.block_on(real_binary(&args, &path, tp.local_addr()))?)
     } else {
@@ -207,7 +230,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let expected =
         args.records * (args.iterations + 1) * timed_runs + args.records * args.invocations;
-    let got = tp.row_count("trade").unwrap_or(0);
+    let got = tp.row_count("trade").unwrap_or(0) + tp.row_count("quote").unwrap_or(0);
     let expected = if binary.is_some() {
         expected
     } else {
@@ -215,12 +238,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     anyhow::ensure!(
         got == expected && tp.rejected() == 0,
-        "the stand-in holds {got} trade rows (expected {expected}), {} updates refused",
+        "the stand-in holds {got} rows (expected {expected}), {} updates refused",
         tp.rejected()
     );
     println!("\nchecked: the stand-in holds all {got} rows, none refused");
     tp_rt.block_on(tp.shutdown());
-    Ok(if binary.is_some() {
+    Ok(if binary.is_some() || args.mixed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -234,7 +257,7 @@ async fn in_process(args: &Args, tp: &RunningTp, publish: &str) -> anyhow::Resul
         ("TICKBRIDGE_PUBLISH".to_string(), publish.to_string()),
     ])?;
     let catalog = Arc::new(load_catalog(&config)?);
-    let event = event(args.records, 0)?;
+    let event = event_of(args.records, 0, args.mixed)?;
     let mut handler_ms = Vec::with_capacity(args.iterations);
     let mut stages = Vec::with_capacity(args.iterations);
     let mut parse_ms = Vec::with_capacity(args.iterations);
@@ -303,9 +326,14 @@ fn print_in_process(args: &Args, r: &InProcess) {
     let rate = args.records as f64 / (h.median / 1000.0);
     let overall = (args.records * r.handler_ms.len()) as f64 / (total_ms / 1000.0);
     println!(
-        "bridge: {} trade records per Kinesis event ({:.1} MB of JSON), one shard, \
+        "bridge: {} {} records per Kinesis event ({:.1} MB of JSON), one shard, \
          in-memory store, payload keys {}, stand-in over loopback TCP",
         args.records,
+        if args.mixed {
+            "alternating trade/quote"
+        } else {
+            "trade"
+        },
         r.event_bytes as f64 / 1e6,
         if args.no_payload_keys { "off" } else { "on" }
     );

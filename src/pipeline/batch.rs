@@ -496,7 +496,7 @@ async fn publish<L: TickerplantLink, R: LaneRows>(
 ) {
     let msg_type = match cfg.publish {
         PublishMode::Async => MsgType::Async,
-        PublishMode::Sync => MsgType::Sync,
+        PublishMode::Sync | PublishMode::Pipelined => MsgType::Sync,
     };
     let runs: Vec<Vec<EncodedRun>> = lane_rows
         .iter()
@@ -578,24 +578,32 @@ async fn publish<L: TickerplantLink, R: LaneRows>(
                 }
             }
         }
-        PublishMode::Sync => {
-            // Rounds: the next run of every lane still going, written back
-            // to back, then their replies. A lane never has a run in flight
-            // behind an unanswered one, so a refused run is the last of its
-            // lane the tickerplant ever sees in this batch.
+        PublishMode::Sync | PublishMode::Pipelined => {
+            // Rounds of sync runs written back to back, then their replies.
+            // Sync: the next run of every lane still going, so a lane never
+            // has a run in flight behind an unanswered one and a refused
+            // run is the last of its lane the tickerplant sees. Pipelined:
+            // every run left (up to the byte bound), so a lane's later runs
+            // may already be in when an earlier one is refused.
+            let per_lane = match cfg.publish {
+                PublishMode::Sync => 1,
+                _ => usize::MAX,
+            };
             let mut next = vec![0usize; runs.len()];
             'rounds: loop {
                 let mut round: Vec<(usize, usize)> = Vec::new();
                 let mut round_bytes = 0usize;
-                for (l, lane_runs) in runs.iter().enumerate() {
-                    if lane_error[l].is_some() || next[l] >= lane_runs.len() {
+                'fill: for (l, lane_runs) in runs.iter().enumerate() {
+                    if lane_error[l].is_some() {
                         continue;
                     }
-                    if !round.is_empty() && round_bytes >= cfg.chase_every_bytes {
-                        break;
+                    for k in (next[l]..lane_runs.len()).take(per_lane) {
+                        if !round.is_empty() && round_bytes >= cfg.chase_every_bytes {
+                            break 'fill;
+                        }
+                        round_bytes += lane_runs[k].bytes.len();
+                        round.push((l, k));
                     }
-                    round_bytes += lane_runs[next[l]].bytes.len();
-                    round.push((l, next[l]));
                 }
                 if round.is_empty() {
                     break;
@@ -611,7 +619,13 @@ async fn publish<L: TickerplantLink, R: LaneRows>(
                 let results = link.send_sync_all(&msgs).await;
                 for (&(l, k), r) in round.iter().zip(results) {
                     let run = &runs[l][k];
+                    let behind_refusal = lane_error[l].is_some();
                     match r {
+                        Ok(()) if behind_refusal => {
+                            summary.messages_sent += 1;
+                            summary.bytes_sent += run.bytes.len();
+                            summary.accepted_behind_refusal += 1;
+                        }
                         Ok(()) => {
                             confirmed[l][k] = true;
                             next[l] = k + 1;
@@ -624,19 +638,32 @@ async fn publish<L: TickerplantLink, R: LaneRows>(
                             summary.messages_sent += 1;
                             summary.bytes_sent += run.bytes.len();
                             summary.refused_updates += 1;
-                            log_refused(records, &lanes[l], run, &e);
-                            lane_error[l] = Some(format!(
-                                "tickerplant refused {} rows of {}: '{e}",
-                                run.rows, run.table
-                            ));
+                            if !behind_refusal {
+                                log_refused(records, &lanes[l], run, &e);
+                                lane_error[l] = Some(format!(
+                                    "tickerplant refused {} rows of {}: '{e}",
+                                    run.rows, run.table
+                                ));
+                            }
                         }
-                        Err(e @ LinkError::Local(_)) => lane_error[l] = Some(e.to_string()),
+                        Err(e @ LinkError::Local(_)) => {
+                            if !behind_refusal {
+                                lane_error[l] = Some(e.to_string());
+                            }
+                        }
                         Err(e) => {
                             stopped = Some(e.to_string());
                             break 'rounds;
                         }
                     }
                 }
+            }
+            if summary.accepted_behind_refusal > 0 {
+                tracing::warn!(
+                    runs = summary.accepted_behind_refusal,
+                    "TICKBRIDGE_PUBLISH=pipelined: updates sent behind a refused one were accepted; \
+                     they are reported failed with it and will be sent again on the retry"
+                );
             }
         }
     }

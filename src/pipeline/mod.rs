@@ -32,6 +32,13 @@ pub enum PublishMode {
     /// never has a run in flight behind one that may be refused. The
     /// default: a record is done only once its rows were accepted.
     Sync,
+    /// Sync `.u.upd` messages like `Sync`, but every run of the batch is
+    /// written before any reply is read: one round trip per batch however
+    /// often a lane switches tables. Acceptance is still proven run by run;
+    /// the price is paid only when a run is refused: that lane's later runs
+    /// may already have been accepted, and they are reported failed with it,
+    /// so the retry sends them again (and after the refused one).
+    Pipelined,
     /// Async `.u.upd` messages followed by a sync chaser. The chaser's
     /// reply proves the tickerplant *received* and processed the updates,
     /// not that it accepted them: an update refused with `'type` is
@@ -247,6 +254,9 @@ pub struct Summary {
     pub bytes_sent: usize,
     /// Updates the tickerplant refused with a q error (sync mode sees them).
     pub refused_updates: usize,
+    /// Pipelined mode: updates accepted after an earlier one of their lane
+    /// was refused (they will be sent again).
+    pub accepted_behind_refusal: usize,
     pub dedupe_requests: u64,
     pub stage_ms: StageTimes,
     /// Up to a few failure reasons, `position: reason`.

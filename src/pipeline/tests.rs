@@ -809,3 +809,56 @@ async fn releases_are_made_while_the_claims_are_live() {
         .unwrap();
     assert_eq!(again, vec![crate::dedupe::Claim::New]);
 }
+
+#[tokio::test]
+async fn pipelined_mode_sends_every_run_in_one_round_trip() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        sqs("A", "a1", "trade:1"),
+        sqs("A", "a2", "quote:2"),
+        sqs("B", "b1", "trade:3"),
+        sqs("A", "a3", "trade:4"),
+        sqs("B", "b2", "quote:5"),
+    ];
+    let cfg = PipelineConfig {
+        publish: PublishMode::Pipelined,
+        ..PipelineConfig::default()
+    };
+    let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
+    assert!(r.failures.is_empty());
+    assert_eq!(link.rounds, vec![5]);
+    assert_eq!(
+        link.sent,
+        vec!["trade:1", "quote:2", "trade:4", "trade:3", "quote:5"]
+    );
+}
+
+#[tokio::test]
+async fn pipelined_mode_reports_runs_behind_a_refusal_failed() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink {
+        reject_table: Some("quote".into()),
+        ..FakeLink::default()
+    };
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        sqs("A", "a1", "trade:1"),
+        sqs("A", "a2", "quote:2"),
+        sqs("A", "a3", "trade:3"),
+        sqs("B", "b1", "trade:4"),
+    ];
+    let cfg = PipelineConfig {
+        publish: PublishMode::Pipelined,
+        ..PipelineConfig::default()
+    };
+    let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
+    // a3 went out behind the refused a2 and was accepted: it is still
+    // reported failed with its group, to come back in order.
+    assert_eq!(r.failures, vec!["a2", "a3"]);
+    assert_eq!(link.confirmed, vec!["trade:1", "trade:3", "trade:4"]);
+    assert_eq!(r.result.summary.refused_updates, 1);
+    assert_eq!(r.result.summary.accepted_behind_refusal, 1);
+    assert_eq!(r.result.summary.forwarded, 2);
+}
