@@ -345,13 +345,21 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.var, "TICKBRIDGE_PUBLISH");
-        assert!(err.to_string().contains("async, sync"), "{err}");
+        assert!(err.to_string().contains("sync, pipelined, async"), "{err}");
         let err = Config::from_vars(vars(&[
             ("TICKBRIDGE_STORE", "memory"),
             ("TICKBRIDGE_DEADLINE_MARGIN_MS", "soon"),
         ]))
         .unwrap_err();
         assert_eq!(err.var, "TICKBRIDGE_DEADLINE_MARGIN_MS");
+        for (var, value) in [
+            ("TICKBRIDGE_PREFLIGHT", "maybe"),
+            ("TICKBRIDGE_TP_MAX_MESSAGE_BYTES", "12"),
+        ] {
+            let err = Config::from_vars(vars(&[("TICKBRIDGE_STORE", "memory"), (var, value)]))
+                .unwrap_err();
+            assert_eq!(err.var, var);
+        }
         let err = Config::from_vars(vars(&[
             ("TICKBRIDGE_STORE", "memory"),
             ("TICKBRIDGE_TP_PASSWORD", "secret"),
