@@ -301,6 +301,7 @@ impl Config {
                 ),
                 deadline_margin: vars.millis("TICKBRIDGE_DEADLINE_MARGIN_MS")?,
                 chase_every_bytes,
+                claim_chunk: 4 * dynamodb_concurrency,
             },
             source: SourceOptions {
                 lanes_by_partition_key: vars.flag("TICKBRIDGE_LANES_BY_PARTITION_KEY")?,

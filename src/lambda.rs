@@ -407,6 +407,7 @@ pub fn log_summary(inv: &Invocation) {
         rows = %serde_json::to_string(&s.rows_per_table).unwrap_or_default(),
         messages = s.messages_sent,
         bytes = s.bytes_sent,
+        refused_updates = s.refused_updates,
         dynamodb_requests = s.dedupe_requests,
         dedupe_ms = s.stage_ms.dedupe,
         decode_ms = s.stage_ms.decode,

@@ -203,3 +203,69 @@ impl TickerplantLink for TpLink {
         self.publisher.chase().await.map_err(link_error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Log lines written while `f` runs.
+    fn logs_of(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buf.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn config(tp: &str, user: Option<&str>) -> crate::config::Config {
+        let mut vars = vec![
+            ("TICKBRIDGE_STORE".to_string(), "memory".to_string()),
+            ("TICKBRIDGE_TP".to_string(), tp.to_string()),
+        ];
+        if let Some(u) = user {
+            vars.push(("TICKBRIDGE_TP_USER".into(), u.into()));
+            vars.push(("TICKBRIDGE_TP_PASSWORD".into(), "pw-never-logged".into()));
+        }
+        crate::config::Config::from_vars(vars).unwrap()
+    }
+
+    #[test]
+    fn credentials_in_clear_to_a_remote_host_are_warned_about_once() {
+        // No I/O happens here: the link only parses its settings.
+        let logs = logs_of(|| {
+            TpLink::from_config(&config("tp.example.com:5010", Some("feed"))).unwrap();
+        });
+        assert_eq!(logs.matches("WARN").count(), 1, "{logs}");
+        assert!(
+            logs.contains("plain TCP") && logs.contains("tls://"),
+            "{logs}"
+        );
+        assert!(!logs.contains("pw-never-logged"), "{logs}");
+        for quiet in [
+            config("127.0.0.1:5010", Some("feed")),
+            config("tls://tp.example.com:5010", Some("feed")),
+            config("tp.example.com:5010", None),
+        ] {
+            let logs = logs_of(|| {
+                TpLink::from_config(&quiet).unwrap();
+            });
+            assert!(logs.is_empty(), "{}: {logs}", quiet.tp);
+        }
+    }
+}

@@ -505,79 +505,21 @@ async fn dynamodb_unreachable_sends_nothing_and_reports_everything() {
     tp.shutdown().await;
 }
 
-/// Reads one HTTP/1.1 message: the head (through the blank line) and a
-/// `Content-Length` body. None at end of stream.
-async fn read_http<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> Option<(String, Vec<u8>)> {
-    use tokio::io::AsyncReadExt;
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if r.read(&mut byte).await.ok()? == 0 {
-            return None;
-        }
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8(buf).ok()?;
-    let len = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())
-                .flatten()
-        })
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await.ok()?;
-    Some((head, body))
-}
-
 /// A DynamoDB endpoint in front of moto that refuses every `PutItem` (the
 /// lane checkpoint write) and passes everything else through: the bridge
 /// dies, as far as DynamoDB can tell, between confirm and commit.
 async fn refusing_put_item(upstream: std::net::SocketAddr) -> String {
-    use tokio::io::AsyncWriteExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                while let Some((head, body)) = read_http(&mut client).await {
-                    let target = head.to_ascii_lowercase();
-                    if target.contains("x-amz-target: dynamodb_20120810.putitem") {
-                        let err = br#"{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"injected: no commit"}"#;
-                        let reply = format!(
-                            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n",
-                            err.len()
-                        );
-                        if client.write_all(reply.as_bytes()).await.is_err()
-                            || client.write_all(err).await.is_err()
-                        {
-                            return;
-                        }
-                        continue;
-                    }
-                    let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    if up.write_all(head.as_bytes()).await.is_err()
-                        || up.write_all(&body).await.is_err()
-                    {
-                        return;
-                    }
-                    let Some((rhead, rbody)) = read_http(&mut up).await else {
-                        return;
-                    };
-                    if client.write_all(rhead.as_bytes()).await.is_err()
-                        || client.write_all(&rbody).await.is_err()
-                    {
-                        return;
-                    }
-                }
-            });
+    use common::http_proxy::{spawn, Action};
+    spawn(upstream, |head| {
+        if head.contains("x-amz-target: dynamodb_20120810.putitem") {
+            Action::Refuse(
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"injected: no commit"}"#,
+            )
+        } else {
+            Action::Forward
         }
-    });
-    url
+    })
+    .await
 }
 
 #[tokio::test]

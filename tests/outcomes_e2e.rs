@@ -26,11 +26,16 @@ fn invoke(event: &Value, tp: &str, timeout_secs: u64, env: &[(&str, &str)]) -> (
     (out, started.elapsed())
 }
 
+/// `invoke` with the memory store unless `env` names a DynamoDB table.
 fn command(file: &Path, tp: &str, timeout_secs: u64, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickbridge"));
+    let store = match env.iter().find(|(k, _)| *k == "TICKBRIDGE_DEDUPE_TABLE") {
+        Some(_) => "dynamodb",
+        None => "memory",
+    };
     cmd.args(["--log-format", "json", "invoke", "--event"])
         .arg(file)
-        .args(["--tp", tp, "--store", "memory"])
+        .args(["--tp", tp, "--store", store])
         .args(["--timeout-secs", &timeout_secs.to_string()])
         .env("TICKBRIDGE_TP_CONNECT_TIMEOUT_MS", "500")
         .env("TICKBRIDGE_LOG", "info")
@@ -295,4 +300,85 @@ async fn a_tickerplant_that_chatters_instead_of_replying_is_cut_at_the_deadline(
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("timed out during read"), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn a_slow_dynamodb_cannot_hold_claims_or_releases_past_the_deadline() {
+    use bridge_support::common::http_proxy::{spawn, Action};
+    let tp = tp().await;
+    // A moto of its own: moto copies every table it holds for each
+    // transaction, so on the shared one a release would time out on moto.
+    let moto = MotoServer::start();
+    let ddb = tickbridge::aws::dynamodb_client(&moto.sdk_config().await);
+    let table = unique_name("slow");
+    tickbridge::dedupe::dynamodb::ensure_table(&ddb, &table)
+        .await
+        .unwrap();
+    // Every DynamoDB call takes 100 ms: 1,000 payload-key claims at 4 in
+    // flight would take 25 s, one release each as long again.
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], moto.port()));
+    let slow = spawn(upstream, |_| Action::Delay(Duration::from_millis(100))).await;
+    let recs: Vec<(usize, String)> = (1..=1000).map(|n| (n, trade(n as i64, "AAPL"))).collect();
+    let event = kinesis_shard0("slow", &recs);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("event.json");
+    std::fs::write(&file, serde_json::to_vec(&event).unwrap()).unwrap();
+    let addr = tp.local_addr().to_string();
+    // Claims stop 2.5 s before the 5 s deadline; releases may go on until
+    // 250 ms before it (moto is slow at 100-item transactions).
+    let mut cmd = command(
+        &file,
+        &addr,
+        5,
+        &[
+            ("TICKBRIDGE_DEDUPE_TABLE", &table),
+            ("TICKBRIDGE_DEADLINE_MARGIN_MS", "2500"),
+            // Few claims before the margin, so the one release transaction
+            // is quick even on moto.
+            ("TICKBRIDGE_DYNAMODB_CONCURRENCY", "4"),
+        ],
+    );
+    cmd.env("AWS_ENDPOINT_URL", &slow)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("TICKBRIDGE_BAD_RECORDS", "fail");
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    // The claims stop at the margin, the batch is reported failed as a
+    // whole (nothing was sent), and the process is done in time.
+    assert_eq!(failures(&out), vec![seq(0, 1)]);
+    assert!(took < Duration::from_millis(6500), "took {took:?}");
+    assert_eq!(tp.row_count("trade"), Some(0));
+    // Claims that were taken were given back, so the retry is not blocked
+    // by them.
+    let items = ddb.scan().table_name(&table).send().await.unwrap();
+    let in_progress = items
+        .items()
+        .iter()
+        .filter(|i| {
+            i.get("status")
+                .and_then(|s| s.as_s().ok())
+                .map(String::as_str)
+                == Some("INPROGRESS")
+        })
+        .count();
+    assert_eq!(
+        in_progress,
+        0,
+        "claims left behind: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logs = logs(&out);
+    let summary = logs
+        .iter()
+        .find(|l| l.get("dynamodb_requests").is_some())
+        .unwrap_or_else(|| panic!("no summary line: {logs:#?}"));
+    let requests = summary["dynamodb_requests"].as_u64().unwrap();
+    // One checkpoint read, the claims made before the margin (not all
+    // 1,000), and one release request per 100 of them.
+    assert!(requests < 200, "{requests} DynamoDB requests");
 }

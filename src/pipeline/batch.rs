@@ -147,15 +147,7 @@ where
                     key.map(|k| (i, k))
                 })
                 .collect();
-            claim_into(
-                store,
-                &mut slots,
-                &wanted,
-                ctx,
-                cfg.deadline_margin,
-                KeyKind::Message,
-            )
-            .await;
+            claim_into(store, &mut slots, &wanted, ctx, cfg, KeyKind::Message).await;
         }
         slots.settle_cuts(&lanes);
     }
@@ -199,15 +191,7 @@ where
                 wanted.push((i, key));
             }
         }
-        claim_into(
-            store,
-            &mut slots,
-            &wanted,
-            ctx,
-            cfg.deadline_margin,
-            KeyKind::Payload,
-        )
-        .await;
+        claim_into(store, &mut slots, &wanted, ctx, cfg, KeyKind::Payload).await;
         slots.settle_cuts(&lanes);
         let td = Instant::now();
         for (l, lane) in lanes.iter().enumerate() {
@@ -356,10 +340,6 @@ enum KeyKind {
 /// clock skew between two Lambda hosts (milliseconds with Amazon Time Sync).
 const RELEASE_BEFORE_EXPIRY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Keys claimed per store call: small enough that the deadline is checked
-/// often, large enough to keep the store's concurrency busy.
-const CLAIM_CHUNK: usize = 256;
-
 /// Claims keys in chunks. No chunk starts once the deadline margin is
 /// reached, and a chunk in flight is abandoned at the deadline itself: its
 /// records stay pending (claims it may have taken expire at the deadline).
@@ -368,11 +348,11 @@ async fn claim_into<S: DedupeStore>(
     slots: &mut Slots,
     wanted: &[(usize, String)],
     ctx: &BatchContext,
-    margin: std::time::Duration,
+    cfg: &PipelineConfig,
     kind: KeyKind,
 ) {
-    for chunk in wanted.chunks(CLAIM_CHUNK) {
-        let outcome = if ctx.remaining() < margin {
+    for chunk in wanted.chunks(cfg.claim_chunk.max(1)) {
+        let outcome = if ctx.remaining() < cfg.deadline_margin {
             Err("deadline: key claims stopped before this record".to_string())
         } else {
             let keys: Vec<String> = chunk.iter().map(|(_, k)| k.clone()).collect();

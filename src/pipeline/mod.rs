@@ -71,6 +71,10 @@ pub struct PipelineConfig {
     pub key_ttl: Duration,
     /// No new stage starts when less than this is left before the deadline.
     pub deadline_margin: Duration,
+    /// Keys claimed per store call: a call in flight when the margin is
+    /// reached ends a few request times later. Four times the store's
+    /// concurrency keeps it busy.
+    pub claim_chunk: usize,
     /// Async mode confirms with a chaser at least every this many bytes;
     /// sync mode ends a round of pipelined runs at about this many bytes.
     pub chase_every_bytes: usize,
@@ -87,6 +91,7 @@ impl Default for PipelineConfig {
             key_ttl: Duration::from_secs(7 * 24 * 3600),
             deadline_margin: Duration::from_millis(1500),
             chase_every_bytes: 4 * 1024 * 1024,
+            claim_chunk: 64,
         }
     }
 }

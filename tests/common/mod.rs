@@ -82,5 +82,6 @@ pub fn wait_for_port(port: u16, limit: Duration) -> bool {
     false
 }
 pub mod hostile;
+pub mod http_proxy;
 pub mod kinesis_local;
 pub mod moto;

@@ -128,7 +128,7 @@ impl Publisher {
             .sleep(tokio::time::sleep)
             .when(ClientError::is_transient)
             .notify(|e: &ClientError, delay: Duration| {
-                warn!(%target, error = %e, retry_in_ms = delay.as_millis() as u64, "kdb+ connect failed; retrying");
+                warn!(tp = %target, error = %e, retry_in_ms = delay.as_millis() as u64, "kdb+ connect failed; retrying");
             });
         let conn =
             match remaining {
@@ -139,7 +139,7 @@ impl Publisher {
                 })??,
                 None => attempts.await?,
             };
-        info!(%target, "kdb+ connection open");
+        info!(tp = %target, "kdb+ connection open");
         Ok(conn)
     }
 
