@@ -144,7 +144,7 @@ fn every_environment_variable_is_one_the_config_reads() {
         c.quarantine_queue_url.as_deref(),
         Some("https://sqs.us-east-1.amazonaws.com/123456789012/tickbridge-quarantine.fifo")
     );
-    assert_eq!(c.pipeline.publish, PublishMode::Async);
+    assert_eq!(c.pipeline.publish, PublishMode::Sync);
     assert_eq!(c.pipeline.bad_records, BadRecords::Quarantine);
     assert_eq!(c.pipeline.upd_func, ".u.upd");
     assert_eq!(c.pipeline.key_ttl.as_secs(), 604_800);

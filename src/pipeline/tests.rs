@@ -76,6 +76,9 @@ struct FakeLink {
     break_after_sends: Option<usize>,
     /// In sync mode, runs of this table are rejected with 'type.
     reject_table: Option<String>,
+    /// Runs of this table are refused before any I/O, as a malformed
+    /// message is.
+    malformed_table: Option<String>,
     sent: Vec<String>,
     /// What the tickerplant has processed for sure (confirmed by a chaser).
     confirmed: Vec<String>,
@@ -99,6 +102,11 @@ impl TickerplantLink for FakeLink {
     }
     async fn send_sync(&mut self, msg: &[u8]) -> Result<(), LinkError> {
         let text = String::from_utf8_lossy(msg).into_owned();
+        if let Some(t) = &self.malformed_table {
+            if text.starts_with(&format!("{t}:")) {
+                return Err(LinkError::Local("bad length".into()));
+            }
+        }
         if let Some(t) = &self.reject_table {
             if text.starts_with(&format!("{t}:")) {
                 return Err(LinkError::Remote("type".into()));
@@ -861,4 +869,34 @@ async fn pipelined_mode_reports_runs_behind_a_refusal_failed() {
     assert_eq!(r.result.summary.refused_updates, 1);
     assert_eq!(r.result.summary.accepted_behind_refusal, 1);
     assert_eq!(r.result.summary.forwarded, 2);
+}
+
+#[tokio::test]
+async fn a_message_built_wrong_here_cuts_only_its_lane() {
+    let store = MemoryStore::new();
+    let mut link = FakeLink {
+        malformed_table: Some("quote".into()),
+        ..FakeLink::default()
+    };
+    let q = FakeQuarantine::default();
+    let recs = vec![
+        sqs("A", "a1", "trade:1"),
+        sqs("A", "a2", "quote:2"),
+        sqs("B", "b1", "trade:3"),
+        sqs("B", "b2", "trade:4"),
+    ];
+    let r = run(
+        &recs,
+        &store,
+        &mut link,
+        &q,
+        &PipelineConfig::default(),
+        &ctx(),
+    )
+    .await;
+    assert_eq!(r.failures, vec!["a2"]);
+    assert_eq!(link.confirmed, vec!["trade:1", "trade:3,4"]);
+    let reasons = r.result.summary.failure_reasons.join("; ");
+    assert!(reasons.contains("update not sent"), "{reasons}");
+    assert!(!reasons.contains("unavailable"), "{reasons}");
 }
