@@ -2,8 +2,6 @@
 //! typed, deduplicated and in order.
 
 pub mod aws;
-pub mod bench;
-pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod dedupe;

@@ -150,7 +150,7 @@ async fn deploy(moto: &MotoServer) -> Deployed {
 
 /// Runs the real binary against moto with dummy credentials.
 fn ctl(moto: &MotoServer, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+    Command::new(common::tickbridge_exe())
         .arg("ctl")
         .args(args)
         .env_remove("AWS_PROFILE")
@@ -365,7 +365,7 @@ async fn resume_refuses_a_throttled_function_it_did_not_pause() {
 async fn endpoint_from_the_environment_and_unknown_functions() {
     let moto = MotoServer::shared();
     let d = deploy(moto).await;
-    let out = Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+    let out = Command::new(common::tickbridge_exe())
         .args(["ctl", "--function", &d.qualified, "--json", "status"])
         .env_remove("AWS_PROFILE")
         .env("AWS_ENDPOINT_URL", moto.endpoint())

@@ -1,11 +1,13 @@
 //! The README's main-job command: `tickbridge demo` runs on nothing but the
 //! build and tells the whole story on stdout.
 
+mod common;
+
 use std::process::Command;
 
 #[test]
 fn demo_forwards_once_quarantines_the_bad_and_shows_the_tables() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+    let out = Command::new(common::tickbridge_exe())
         .arg("demo")
         .env_remove("TICKBRIDGE_LOG")
         .output()

@@ -498,9 +498,9 @@ fn compose_runs_localstack_and_the_stand_in_the_script_expects() {
     // with the user file holding the secret's user and password.
     let mut argv = vec!["tickbridge".to_string()];
     argv.extend(tp["command"].as_array().unwrap().iter().map(text));
-    let cli = <tickbridge::cli::Cli as clap::Parser>::try_parse_from(&argv)
+    let cli = <tickbridge_tools::cli::Cli as clap::Parser>::try_parse_from(&argv)
         .unwrap_or_else(|e| panic!("tp command {argv:?}: {e}"));
-    let tickbridge::cli::Command::Tp(args) = cli.command else {
+    let tickbridge_tools::cli::Command::Tp(args) = cli.command else {
         panic!("the tp service does not run `tickbridge tp`");
     };
     assert_eq!(args.port.to_string(), port);

@@ -106,7 +106,7 @@ async fn init_logs_in_with_the_secret_password() {
     .to_string();
     std::fs::write(
         &event,
-        tickbridge::bench::events::kinesis_event(&[trade], 1, "ticks").to_string(),
+        tickbridge_tools::bench::events::kinesis_event(&[trade], 1, "ticks").to_string(),
     )
     .unwrap();
 
@@ -115,7 +115,7 @@ async fn init_logs_in_with_the_secret_password() {
         let tp_addr = tp.local_addr().to_string();
         let endpoint = moto.endpoint();
         tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+            std::process::Command::new(common::tickbridge_exe())
                 .args(["invoke", "--event"])
                 .arg(&event)
                 .args(["--tp", &tp_addr, "--timeout-secs", "10"])

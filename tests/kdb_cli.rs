@@ -26,7 +26,7 @@ fn pairs(file: &str) -> Vec<(String, String)> {
 }
 
 fn tickbridge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+    Command::new(common::tickbridge_exe())
         .args(args)
         .env("TICKBRIDGE_LOG", "warn")
         .output()
@@ -190,7 +190,7 @@ fn raw_bytes_from_a_file_and_hex_from_stdin() {
     assert_eq!(stdout(&out), "`jumps`over`a`lazy`dog");
 
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+    let mut child = Command::new(common::tickbridge_exe())
         .args(["kdb", "decode", "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -319,7 +319,7 @@ fn query_with_credentials() {
     let port = spawn_server(Some("ops:hunter22"), 2);
     let target = format!("tcp://127.0.0.1:{port}");
     let run = |pw: &str| {
-        Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+        Command::new(common::tickbridge_exe())
             .args([
                 "kdb",
                 "query",

@@ -28,7 +28,7 @@ fn invoke(event: &Value, tp: &str, timeout_secs: u64, env: &[(&str, &str)]) -> (
 
 /// `invoke` with the memory store unless `env` names a DynamoDB table.
 fn command(file: &Path, tp: &str, timeout_secs: u64, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickbridge"));
+    let mut cmd = Command::new(common::tickbridge_exe());
     let store = match env.iter().find(|(k, _)| *k == "TICKBRIDGE_DEDUPE_TABLE") {
         Some(_) => "dynamodb",
         None => "memory",

@@ -232,7 +232,7 @@ async fn killed_mid_replay_and_run_again_loses_and_duplicates_nothing() {
             .append(true)
             .open(&log)
             .unwrap();
-        Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+        Command::new(common::tickbridge_exe())
             .args(["replay", "sqs", "--dlq", &dlq, "--yes", "--tp", &tp_addr])
             .args(["--store", "dynamodb", "--dedupe-table", &table])
             .args([
@@ -411,7 +411,7 @@ fn refuses_without_yes_when_stdin_is_not_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.jsonl");
     std::fs::write(&path, "{\"Records\":[]}\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+    let out = Command::new(common::tickbridge_exe())
         .args(["replay", "file"])
         .arg(&path)
         .args(["--store", "memory", "--tp", "127.0.0.1:1"])

@@ -441,7 +441,7 @@ async fn poison_fifo_message_reaches_the_dlq_and_holds_only_its_group() {
 async fn bench_run_prints_records_per_second_and_dynamodb_cost() {
     let emu = emulators().await;
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+        std::process::Command::new(common::tickbridge_exe())
             // The in-memory store counts the requests DynamoDB would serve
             // (moto's own speed, ~150 records/s here, would be the figure).
             .args([

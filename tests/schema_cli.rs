@@ -1,5 +1,7 @@
 //! `tickbridge schema check` and `tickbridge schema q` as a user runs them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -8,7 +10,7 @@ fn root() -> PathBuf {
 }
 
 fn tickbridge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+    Command::new(common::tickbridge_exe())
         .args(args)
         .current_dir(root())
         .env("TICKBRIDGE_LOG", "error")

@@ -14,7 +14,7 @@ use super::catalog::{Catalog, Issue};
 use super::model::{QType, Schema};
 
 /// What the schemas are held to by `schema check`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Target {
     /// kdb+tick's tick.q: its rules are errors.
     #[default]

@@ -12,7 +12,6 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use serde_json::json;
-use tickbridge::bench::events::sequence_number;
 use tickbridge::config::Config;
 use tickbridge::dedupe::dynamodb::{ensure_table, DynamoStore};
 use tickbridge::kdb::{Vector, K};
@@ -21,6 +20,7 @@ use tickbridge::pipeline::{BadRecords, BatchContext, PublishMode, RecordState, S
 use tickbridge::quarantine::{LogQuarantine, Quarantine};
 use tickbridge::tp::{spawn, RunningTp, TickerplantConfig};
 use tickbridge::tplink::TpLink;
+use tickbridge_tools::bench::events::sequence_number;
 
 #[path = "../common/mod.rs"]
 pub mod common;

@@ -85,3 +85,22 @@ pub mod hostile;
 pub mod http_proxy;
 pub mod kinesis_local;
 pub mod moto;
+
+/// The `tickbridge` command line. It is the tools package's binary, not
+/// this package's, so cargo does not build it for these tests: the test
+/// command (`scripts/test`) builds the whole workspace first. It sits in
+/// the same target folder as the test executables (`target/<profile>/`).
+pub fn tickbridge_exe() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("tickbridge"))
+        .expect("test executables live in target/<profile>/deps");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first with `cargo build --workspace --bins` (scripts/test does)",
+        bin.display()
+    );
+    bin
+}

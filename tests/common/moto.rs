@@ -29,8 +29,7 @@ impl MotoServer {
     /// missing or does not come up within 20 s.
     pub fn start() -> MotoServer {
         let mut child = super::python()
-            .arg("-c")
-            .arg(tickbridge::bench::MOTO_SERVER_PY)
+            .arg(super::repo_root().join("tests/py/moto_server.py"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -16,7 +16,7 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 pub mod bridge;
 
 pub use bridge::common::kinesis_local::{create_stream, KinesisLocal};
-pub use bridge::{bad_trade, sizes_of, trade, unique_name, MotoServer};
+pub use bridge::{bad_trade, common, sizes_of, trade, unique_name, MotoServer};
 
 /// Both emulators, started once per test binary.
 pub struct Emulators {
@@ -177,7 +177,7 @@ pub fn runner(
 ) -> Runner {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("runner.log");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickbridge"));
+    let mut cmd = Command::new(common::tickbridge_exe());
     for (k, _) in std::env::vars() {
         if k.starts_with("TICKBRIDGE_") || k.starts_with("AWS_") {
             cmd.env_remove(k);

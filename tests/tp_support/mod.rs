@@ -17,7 +17,7 @@ pub mod common;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn tickbridge() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tickbridge"))
+    Command::new(common::tickbridge_exe())
 }
 
 /// A `tickbridge tp` child, killed when dropped.

@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 
-use crate::config::Config;
-use crate::dedupe::dynamodb::{ensure_table, DynamoStore};
-use crate::lambda::{load_catalog, App, Store};
-use crate::pipeline::SchemaDecoder;
-use crate::quarantine::{LogQuarantine, Quarantine};
-use crate::replay::sqs::{KeyFrom, SqsReplay};
-use crate::replay::{Options, Replayer};
-use crate::tp::{spawn, TickerplantConfig};
-use crate::tplink::TpLink;
+use tickbridge::config::Config;
+use tickbridge::dedupe::dynamodb::{ensure_table, DynamoStore};
+use tickbridge::lambda::{load_catalog, App, Store};
+use tickbridge::pipeline::SchemaDecoder;
+use tickbridge::quarantine::{LogQuarantine, Quarantine};
+use tickbridge::replay::sqs::{KeyFrom, SqsReplay};
+use tickbridge::replay::{Options, Replayer};
+use tickbridge::tp::{spawn, TickerplantConfig};
+use tickbridge::tplink::TpLink;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -83,13 +83,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn measure(args: &Args, endpoint: &str) -> anyhow::Result<()> {
-    let sdk = crate::aws::local_config(endpoint).await;
-    let sqs = crate::aws::sqs_client(&sdk);
-    let ddb = crate::aws::dynamodb_client(&sdk);
+    let sdk = tickbridge::aws::local_config(endpoint).await;
+    let sqs = tickbridge::aws::sqs_client(&sdk);
+    let ddb = tickbridge::aws::dynamodb_client(&sdk);
     let tag = format!("bench-replay-{}", std::process::id());
     ensure_table(&ddb, &tag).await?;
     let tp = spawn(TickerplantConfig::new(
-        crate::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
+        tickbridge::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
     ))
     .await?;
     let dlq = sqs

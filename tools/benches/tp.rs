@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match tickbridge::bench::tp::run(tickbridge::bench::tp::Args::default()) {
+    match tickbridge_tools::bench::tp::run(tickbridge_tools::bench::tp::Args::default()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("bench tp: {e:#}");

@@ -16,16 +16,16 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
 
 use crate::bench::events::{payload, Rng};
-use crate::config::Config;
-use crate::dedupe::dynamodb::{ensure_table, DynamoStore};
-use crate::dedupe::memory::MemoryStore;
-use crate::lambda::{load_catalog, App, Store};
-use crate::pipeline::SchemaDecoder;
-use crate::quarantine::{LogQuarantine, Quarantine};
-use crate::runner::kinesis::KinesisSettings;
-use crate::runner::{shutdown, Stats};
-use crate::tp::{spawn, TickerplantConfig};
-use crate::tplink::TpLink;
+use tickbridge::config::Config;
+use tickbridge::dedupe::dynamodb::{ensure_table, DynamoStore};
+use tickbridge::dedupe::memory::MemoryStore;
+use tickbridge::lambda::{load_catalog, App, Store};
+use tickbridge::pipeline::SchemaDecoder;
+use tickbridge::quarantine::{LogQuarantine, Quarantine};
+use tickbridge::runner::kinesis::KinesisSettings;
+use tickbridge::runner::{shutdown, Stats};
+use tickbridge::tp::{spawn, TickerplantConfig};
+use tickbridge::tplink::TpLink;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -82,14 +82,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn sdk(endpoint: &Option<String>) -> aws_config::SdkConfig {
     match endpoint {
-        Some(e) => crate::aws::local_config(e).await,
-        None => crate::aws::sdk_config(None).await,
+        Some(e) => tickbridge::aws::local_config(e).await,
+        None => tickbridge::aws::sdk_config(None).await,
     }
 }
 
 pub async fn measure(args: Args) -> anyhow::Result<Report> {
-    let kinesis = crate::aws::kinesis_client(&sdk(&args.kinesis_endpoint).await);
-    let stamp = crate::pipeline::now_ms();
+    let kinesis = tickbridge::aws::kinesis_client(&sdk(&args.kinesis_endpoint).await);
+    let stamp = tickbridge::pipeline::now_ms();
     let stream = format!("tickbridge-bench-{}-{stamp}", std::process::id());
     kinesis
         .create_stream()
@@ -164,7 +164,7 @@ async fn bench_on(
     }
 
     let tp = spawn(TickerplantConfig::new(
-        crate::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
+        tickbridge::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
     ))
     .await?;
     let mut vars = vec![
@@ -173,8 +173,9 @@ async fn bench_on(
     ];
     let (store, store_kind) = match &args.dynamodb_endpoint {
         Some(endpoint) => {
-            let ddb = crate::aws::dynamodb_client(&crate::aws::local_config(endpoint).await);
-            let table = format!("tickbridge-bench-{}", crate::pipeline::now_ms());
+            let ddb =
+                tickbridge::aws::dynamodb_client(&tickbridge::aws::local_config(endpoint).await);
+            let table = format!("tickbridge-bench-{}", tickbridge::pipeline::now_ms());
             ensure_table(&ddb, &table).await?;
             vars.push(("TICKBRIDGE_DEDUPE_TABLE".into(), table.clone()));
             (Store::Dynamo(DynamoStore::new(ddb, table, 16)), "dynamodb")
@@ -197,7 +198,7 @@ async fn bench_on(
     settings.batch_size = args.batch_size;
     settings.idle_wait = Duration::from_millis(50);
     let started = Instant::now();
-    let runner = tokio::spawn(crate::runner::kinesis::run(
+    let runner = tokio::spawn(tickbridge::runner::kinesis::run(
         app.clone(),
         kinesis.clone(),
         None,

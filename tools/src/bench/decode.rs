@@ -27,8 +27,8 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::kdb::message::MsgType;
-use crate::schema::{BatchBuilder, Catalog, Schema};
+use tickbridge::kdb::message::MsgType;
+use tickbridge::schema::{BatchBuilder, Catalog, Schema};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -161,7 +161,7 @@ pub fn round(
 
 /// Time to check and read the JSON of every record, nothing else.
 pub fn read_only(recs: &[Vec<u8>], max_depth: usize) -> Duration {
-    let mut tape = crate::schema::json::Tape::new();
+    let mut tape = tickbridge::schema::json::Tape::new();
     let t0 = Instant::now();
     for r in recs {
         if let Ok(text) = std::str::from_utf8(r) {

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::kdb::client::{ClientConfig, Connection, Credentials, Target as TpTarget};
-use crate::preflight;
-use crate::schema::{model, tick_q_issues, Catalog, CatalogError, Issue, Schema, Target};
+use tickbridge::kdb::client::{ClientConfig, Connection, Credentials, Target as TpTarget};
+use tickbridge::preflight;
+use tickbridge::schema::{model, tick_q_issues, Catalog, CatalogError, Issue, Schema, Target};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum SchemaCommand {
@@ -22,8 +22,8 @@ pub enum SchemaCommand {
         #[arg(default_value = "schemas")]
         dir: PathBuf,
         /// What will load these tables: tick (kdb+tick's tick.q) or other.
-        #[arg(long, value_enum, default_value_t = Target::Tick)]
-        target: Target,
+        #[arg(long, value_enum, default_value_t = TargetArg::Tick)]
+        target: TargetArg,
     },
     /// Print the q schema file for tick.q (one empty table per line).
     Q {
@@ -65,7 +65,7 @@ const CANNOT_TELL: u8 = 2;
 
 pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        SchemaCommand::Check { dir, target } => check(&dir, target),
+        SchemaCommand::Check { dir, target } => check(&dir, target.into()),
         SchemaCommand::Q { dir } => q(&dir),
         SchemaCommand::Diff(args) => match diff(&args) {
             Ok(code) => Ok(code),
@@ -192,7 +192,7 @@ fn diff(a: &DiffArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{}: schemas do not load:\n{e}", dir.display()))?;
             c.tables().iter().map(|t| t.schema().clone()).collect()
         }
-        None => crate::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
+        None => tickbridge::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
     };
     let target = TpTarget::parse(&a.tp)?.with_ca_file(a.ca_file.clone());
     let credentials = match (&a.user, &a.password_env) {
@@ -228,4 +228,22 @@ fn diff(a: &DiffArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "{f}")?;
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// `--target` as clap spells it; the library's `Target` knows no CLI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetArg {
+    /// kdb+tick's tick.q: its rules are errors.
+    Tick,
+    /// Another q process: tick.q's rules are only warnings.
+    Other,
+}
+
+impl From<TargetArg> for Target {
+    fn from(t: TargetArg) -> Target {
+        match t {
+            TargetArg::Tick => Target::Tick,
+            TargetArg::Other => Target::Other,
+        }
+    }
 }

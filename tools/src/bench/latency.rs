@@ -10,12 +10,12 @@ use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::kdb::client::{ClientConfig, Connection, Target};
-use crate::kdb::encode::encode_message;
-use crate::kdb::io::{read_frame, DEFAULT_MAX_FRAME};
-use crate::kdb::upd::{encode_upd, Column, SymbolTable};
-use crate::kdb::value::{Vector, K};
-use crate::kdb::MsgType;
+use tickbridge::kdb::client::{ClientConfig, Connection, Target};
+use tickbridge::kdb::encode::encode_message;
+use tickbridge::kdb::io::{read_frame, DEFAULT_MAX_FRAME};
+use tickbridge::kdb::upd::{encode_upd, Column, SymbolTable};
+use tickbridge::kdb::value::{Vector, K};
+use tickbridge::kdb::MsgType;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -228,7 +228,7 @@ mod tests {
         let mut msg = Vec::new();
         let mut syms = SymbolTable::new();
         trade_update(&mut msg, &mut syms, 3, MsgType::Async);
-        let (h, v) = crate::kdb::decode_message(&msg).unwrap();
+        let (h, v) = tickbridge::kdb::decode_message(&msg).unwrap();
         assert_eq!(h.msg_type, MsgType::Async);
         let K::List(_, items) = v else {
             panic!("not a list")

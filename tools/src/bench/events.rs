@@ -207,8 +207,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::event::{parse_event, SourceOptions};
-    use crate::source::seqno::cmp_seq;
+    use tickbridge::source::event::{parse_event, SourceOptions};
+    use tickbridge::source::seqno::cmp_seq;
 
     fn args(source: &str) -> Args {
         Args {

@@ -1,12 +1,12 @@
 //! `tickbridge ctl`: the deployed function's event source mappings and
-//! concurrency (see [`crate::ctl`]).
+//! concurrency (see [`tickbridge::ctl`]).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use crate::ctl::{Ctl, Status, Wait};
+use tickbridge::ctl::{Ctl, Status, Wait};
 
 #[derive(Args, Debug)]
 pub struct CtlArgs {
@@ -85,7 +85,7 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     super::runtime()?.block_on(async {
-        let sdk = crate::aws::sdk_config(args.endpoint_url.as_deref()).await;
+        let sdk = tickbridge::aws::sdk_config(args.endpoint_url.as_deref()).await;
         let ctl = Ctl::new(&sdk, args.function.clone());
         let status = match args.cmd {
             CtlCommand::Status => ctl.status().await?,

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 
-use crate::kdb::client::{ClientConfig, ClientError, Connection, Credentials, Target};
-use crate::kdb::message::{parse_header, HEADER_LEN};
-use crate::kdb::{decode, decode_message, encode, encode_message, render, K};
+use tickbridge::kdb::client::{ClientConfig, ClientError, Connection, Credentials, Target};
+use tickbridge::kdb::message::{parse_header, HEADER_LEN};
+use tickbridge::kdb::{decode, decode_message, encode, encode_message, render, K};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum KdbCommand {
@@ -124,7 +124,7 @@ fn read_input(a: &DecodeArgs) -> anyhow::Result<Vec<u8>> {
 pub enum Decoded {
     /// A whole message (header included; it may have been compressed).
     Message {
-        msg_type: crate::kdb::MsgType,
+        msg_type: tickbridge::kdb::MsgType,
         value: K,
     },
     /// A bare body without a header.
@@ -204,7 +204,7 @@ fn run_query(a: QueryArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kdb::MsgType;
+    use tickbridge::kdb::MsgType;
 
     #[test]
     fn hex_forms() {

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bench::events::{kinesis_event, sqs_event};
-use crate::config::Config;
-use crate::dedupe::memory::MemoryStore;
-use crate::kdb::{render, K};
-use crate::lambda::{App, Invocation, Store};
-use crate::pipeline::{BatchContext, RecordState, SchemaDecoder};
-use crate::quarantine::{LogQuarantine, Quarantine};
-use crate::tp::{spawn, TickerplantConfig};
-use crate::tplink::TpLink;
+use tickbridge::config::Config;
+use tickbridge::dedupe::memory::MemoryStore;
+use tickbridge::kdb::{render, K};
+use tickbridge::lambda::{App, Invocation, Store};
+use tickbridge::pipeline::{BatchContext, RecordState, SchemaDecoder};
+use tickbridge::quarantine::{LogQuarantine, Quarantine};
+use tickbridge::tp::{spawn, TickerplantConfig};
+use tickbridge::tplink::TpLink;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -65,7 +65,7 @@ fn report(title: &str, inv: &Invocation, json: bool) {
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async move {
-        let schemas = crate::schema::embedded::schemas().map_err(anyhow::Error::msg)?;
+        let schemas = tickbridge::schema::embedded::schemas().map_err(anyhow::Error::msg)?;
         let tp = spawn(TickerplantConfig::new(schemas)).await?;
         let addr = tp.local_addr();
         println!("tickbridge demo: tickerplant stand-in on {addr}, dedupe state in memory");
@@ -74,7 +74,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ("TICKBRIDGE_TP".to_string(), addr.to_string()),
             ("TICKBRIDGE_STORE".to_string(), "memory".to_string()),
         ])?;
-        let catalog = Arc::new(crate::lambda::load_catalog(&config)?);
+        let catalog = Arc::new(tickbridge::lambda::load_catalog(&config)?);
         let link = TpLink::from_config(&config)?;
         let app = App::with_parts(
             config,

@@ -35,14 +35,14 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::bench::events::{kinesis_event, payload, sequence_number, Rng};
 use crate::bench::tp::peak_rss_kb;
-use crate::config::Config;
-use crate::dedupe::memory::MemoryStore;
-use crate::lambda::{load_catalog, App, Store};
-use crate::pipeline::{BatchContext, SchemaDecoder, StageTimes, TickerplantLink};
-use crate::quarantine::{LogQuarantine, Quarantine};
-use crate::source::event::parse_event;
-use crate::tp::{spawn, RunningTp, TickerplantConfig};
-use crate::tplink::TpLink;
+use tickbridge::config::Config;
+use tickbridge::dedupe::memory::MemoryStore;
+use tickbridge::lambda::{load_catalog, App, Store};
+use tickbridge::pipeline::{BatchContext, SchemaDecoder, StageTimes, TickerplantLink};
+use tickbridge::quarantine::{LogQuarantine, Quarantine};
+use tickbridge::source::event::parse_event;
+use tickbridge::tp::{spawn, RunningTp, TickerplantConfig};
+use tickbridge::tplink::TpLink;
 
 const TARGET_RECORDS_PER_SEC: f64 = 250_000.0;
 const TARGET_INIT_MS: f64 = 50.0;
@@ -171,7 +171,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .thread_name("stand-in")
         .enable_all()
         .build()?;
-    let schemas = crate::schema::embedded::schemas().map_err(anyhow::Error::msg)?;
+    let schemas = tickbridge::schema::embedded::schemas().map_err(anyhow::Error::msg)?;
     let tp = tp_rt.block_on(spawn(TickerplantConfig::new(schemas)))?;
     // The bridge on one core.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -670,7 +670,7 @@ async fn serve(
                     None => state.queued.notified().await,
                 }
             };
-            let deadline = crate::pipeline::now_ms() + 60_000;
+            let deadline = tickbridge::pipeline::now_ms() + 60_000;
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
                  Lambda-Runtime-Aws-Request-Id: {id}\r\n\
@@ -762,7 +762,7 @@ async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::event::{parse_event, SourceOptions};
+    use tickbridge::source::event::{parse_event, SourceOptions};
 
     #[test]
     fn events_with_different_starts_share_no_position_or_id() {

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::config::Config;
-use crate::lambda::{log_summary, App};
-use crate::pipeline::BatchContext;
+use tickbridge::config::Config;
+use tickbridge::lambda::{log_summary, App};
+use tickbridge::pipeline::BatchContext;
 
 #[derive(clap::Args, Debug)]
 pub struct InvokeArgs {

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use futures_util::FutureExt;
 use kdbplus::ipc::{qmsg_type, Query, K as PK};
 use kdbplus::qattribute;
-use tickbridge::bench::encode::{best_time, measure, report, Args, Line, TradeTable};
 use tickbridge::kdb::{Column, Vector};
+use tickbridge_tools::bench::encode::{best_time, measure, report, Args, Line, TradeTable};
 
 /// The same update as a kdbplus value.
 fn kdbplus_tree(t: &TradeTable) -> PK {

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use clap::Subcommand;
 
-use crate::config::StoreKind;
-use crate::lambda::App;
-use crate::replay::kinesis::KinesisReplay;
-use crate::replay::progress::parse_rate;
-use crate::replay::sqs::{depth, KeyFrom, SqsReplay};
-use crate::replay::{file, Options, Replayer};
+use tickbridge::config::StoreKind;
+use tickbridge::lambda::App;
+use tickbridge::replay::kinesis::KinesisReplay;
+use tickbridge::replay::progress::parse_rate;
+use tickbridge::replay::sqs::{depth, KeyFrom, SqsReplay};
+use tickbridge::replay::{file, Options, Replayer};
 
 #[derive(Subcommand, Debug)]
 pub enum ReplayCommand {
@@ -155,8 +155,8 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
     let yes = common.yes;
     let visibility = Duration::from_secs(common.visibility_timeout.max(2));
     super::runtime()?.block_on(async move {
-        let sdk = crate::aws::sdk_config(None).await;
-        let sqs = crate::aws::sqs_client(&sdk);
+        let sdk = tickbridge::aws::sdk_config(None).await;
+        let sqs = tickbridge::aws::sqs_client(&sdk);
         let plan = match &cmd {
             ReplayCommand::Sqs(a) => {
                 let (visible, in_flight) = depth(&sqs, &a.dlq).await.map_err(anyhow::Error::msg)?;
@@ -196,7 +196,7 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
             eprintln!("nothing done");
             return Ok(ExitCode::from(2));
         }
-        let ddb = (config.store == StoreKind::DynamoDb).then(|| crate::aws::dynamodb_client(&sdk));
+        let ddb = (config.store == StoreKind::DynamoDb).then(|| tickbridge::aws::dynamodb_client(&sdk));
         let app = App::init(config).await?;
         let mut rep = Replayer::new(app, opts, ddb);
         let result = match &cmd {

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::kdb::io::read_frame;
-use crate::kdb::upd::encode_upd;
-use crate::kdb::{decode_message, encode_message, Column, MsgType, SymbolTable, Vector, K};
-use crate::schema::Schema;
-use crate::tp::{spawn, TickerplantConfig};
+use tickbridge::kdb::io::read_frame;
+use tickbridge::kdb::upd::encode_upd;
+use tickbridge::kdb::{decode_message, encode_message, Column, MsgType, SymbolTable, Vector, K};
+use tickbridge::schema::Schema;
+use tickbridge::tp::{spawn, TickerplantConfig};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {

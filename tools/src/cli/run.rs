@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 
 use super::invoke::config_with;
-use crate::lambda::App;
-use crate::runner::kinesis::{KinesisSettings, StartingPosition};
-use crate::runner::sqs::SqsSettings;
-use crate::runner::{print_summary, shutdown, spawn_progress, Stats};
+use tickbridge::lambda::App;
+use tickbridge::runner::kinesis::{KinesisSettings, StartingPosition};
+use tickbridge::runner::sqs::SqsSettings;
+use tickbridge::runner::{print_summary, shutdown, spawn_progress, Stats};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -111,7 +111,7 @@ fn parse_timestamp(raw: &str) -> anyhow::Result<f64> {
     if let Ok(secs) = raw.trim().parse::<f64>() {
         return Ok(secs);
     }
-    let ns = crate::schema::time::parse_rfc3339(raw.trim())
+    let ns = tickbridge::schema::time::parse_rfc3339(raw.trim())
         .map_err(|e| anyhow::anyhow!("--timestamp {raw:?}: not epoch seconds or RFC 3339 ({e})"))?;
     Ok(ns as f64 / 1e9)
 }
@@ -135,7 +135,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let progress = Duration::from_secs(c.progress_secs);
     super::runtime()?.block_on(async move {
         let app = Arc::new(App::init(config).await?);
-        let sdk = crate::aws::sdk_config(None).await;
+        let sdk = tickbridge::aws::sdk_config(None).await;
         let stats = Arc::new(Stats::default());
         let (trigger, stop) = shutdown::channel();
         trigger.on_signals();
@@ -175,10 +175,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 let sqs = s
                     .on_failure_queue
                     .as_ref()
-                    .map(|_| crate::aws::sqs_client(&sdk));
-                crate::runner::kinesis::run(
+                    .map(|_| tickbridge::aws::sqs_client(&sdk));
+                tickbridge::runner::kinesis::run(
                     app.clone(),
-                    crate::aws::kinesis_client(&sdk),
+                    tickbridge::aws::kinesis_client(&sdk),
                     sqs,
                     s,
                     stats.clone(),
@@ -193,9 +193,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 s.batch_timeout = batch_timeout;
                 s.retry_min = retry_min;
                 s.retry_max = retry_max;
-                crate::runner::sqs::run(
+                tickbridge::runner::sqs::run(
                     app.clone(),
-                    crate::aws::sqs_client(&sdk),
+                    tickbridge::aws::sqs_client(&sdk),
                     s,
                     stats.clone(),
                     stop,

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::kdb::K;
-use crate::tp::{self, journal, TickerplantConfig, Users};
+use tickbridge::kdb::K;
+use tickbridge::tp::{self, journal, TickerplantConfig, Users};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -80,7 +80,7 @@ pub fn run(args: TpArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn serve(args: TpArgs) -> anyhow::Result<ExitCode> {
-    let schemas = crate::schema::load_dir(&args.schemas)?;
+    let schemas = tickbridge::schema::load_dir(&args.schemas)?;
     anyhow::ensure!(
         !schemas.is_empty(),
         "no schema files in {}",

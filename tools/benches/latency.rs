@@ -9,7 +9,9 @@ fn main() -> ExitCode {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    match tickbridge::bench::latency::run(tickbridge::bench::latency::Args { iterations }) {
+    match tickbridge_tools::bench::latency::run(tickbridge_tools::bench::latency::Args {
+        iterations,
+    }) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("latency bench failed: {e:#}");

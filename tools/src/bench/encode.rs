@@ -10,9 +10,9 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::kdb::message::MsgType;
-use crate::kdb::upd::{encode_upd, upd_to_k, Column, SymbolTable};
-use crate::kdb::{encode_message, Vector, K};
+use tickbridge::kdb::message::MsgType;
+use tickbridge::kdb::upd::{encode_upd, upd_to_k, Column, SymbolTable};
+use tickbridge::kdb::{encode_message, Vector, K};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -213,7 +213,7 @@ mod tests {
         let t = TradeTable::new(10);
         let mut out = Vec::new();
         t.encode_fast(&mut out);
-        let (_, v) = crate::kdb::decode_message(&out).expect("decodes");
+        let (_, v) = tickbridge::kdb::decode_message(&out).expect("decodes");
         assert_eq!(v, t.to_k());
         assert_eq!(t.rows(), 10);
     }
