@@ -1,422 +1,83 @@
-//! The bridge as one process-wide `App`: built once per execution
-//! environment (settings, AWS clients, schemas, the tickerplant link) and
-//! reused by every invocation. The Lambda entry, `tickbridge invoke` and the
-//! demo all call `App::handle`, so they run the same code.
+//! The Lambda adapter (`provided.al2023`): init once, then turn each
+//! invocation's event into a batch for [`App::handle`] and its outcome into
+//! the response Lambda expects. Everything on stdout is structured JSON:
+//! tracing logs and CloudWatch EMF metric lines. `src/bin/bootstrap.rs` only
+//! calls [`run`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
-use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
-use tokio::sync::Mutex;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::value::RawValue;
 
-use crate::config::{Config, ConfigError, StoreKind};
-use crate::dedupe::dynamodb::DynamoStore;
-use crate::dedupe::memory::MemoryStore;
-use crate::dedupe::{Claim, DedupeStore, StoreError};
-use crate::pipeline::{
-    process_batch, BatchContext, LinkError, RecordState, SchemaDecoder, Summary,
-};
-use crate::quarantine::{LogQuarantine, Quarantine, SqsQuarantine};
-use crate::schema::Catalog;
-use crate::source::cut::{batch_response, BatchResponse, Outcome, Unnameable};
-use crate::source::event::{parse_event, EventError};
-use crate::source::SourceKind;
-use crate::tplink::{Preflight, TpLink};
+use crate::app::{emit_metrics, log_summary, App};
+use crate::config::Config;
+use crate::pipeline::{now_ms, BatchContext};
 
-/// The dedupe store chosen by `TICKBRIDGE_STORE`.
-pub enum Store {
-    Memory(MemoryStore),
-    Dynamo(DynamoStore),
-}
-
-impl DedupeStore for Store {
-    async fn checkpoint(&self, lane: &str) -> Result<Option<String>, StoreError> {
-        match self {
-            Store::Memory(s) => s.checkpoint(lane).await,
-            Store::Dynamo(s) => s.checkpoint(lane).await,
-        }
-    }
-    async fn advance_checkpoint(
-        &self,
-        lane: &str,
-        old: Option<&str>,
-        new: &str,
-    ) -> Result<(), StoreError> {
-        match self {
-            Store::Memory(s) => s.advance_checkpoint(lane, old, new).await,
-            Store::Dynamo(s) => s.advance_checkpoint(lane, old, new).await,
-        }
-    }
-    async fn claim(
-        &self,
-        keys: &[String],
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<Vec<Claim>, StoreError> {
-        match self {
-            Store::Memory(s) => s.claim(keys, now_ms, until_ms).await,
-            Store::Dynamo(s) => s.claim(keys, now_ms, until_ms).await,
-        }
-    }
-    async fn complete(&self, keys: &[String], expires_at_s: i64) -> Result<(), StoreError> {
-        match self {
-            Store::Memory(s) => s.complete(keys, expires_at_s).await,
-            Store::Dynamo(s) => s.complete(keys, expires_at_s).await,
-        }
-    }
-    async fn release(&self, keys: &[String]) -> Result<(), StoreError> {
-        match self {
-            Store::Memory(s) => s.release(keys).await,
-            Store::Dynamo(s) => s.release(keys).await,
-        }
-    }
-    fn requests(&self) -> u64 {
-        match self {
-            Store::Memory(s) => s.requests(),
-            Store::Dynamo(s) => s.requests(),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    #[error("schemas: {0}")]
-    Schemas(String),
-    /// The password secret could not be read; never holds the value.
-    #[error("TICKBRIDGE_TP_PASSWORD_SECRET_ARN: {0}")]
-    Secret(String),
-    /// The tickerplant answered the preflight with tables or an update
-    /// function that differ from the schemas (`TICKBRIDGE_PREFLIGHT=error`).
-    #[error("TICKBRIDGE_PREFLIGHT: {0}")]
-    Preflight(String),
-}
-
-/// Why a whole invocation failed (Lambda then retries the whole batch).
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error("{0}")]
-    Event(#[from] EventError),
-    #[error("{0}")]
-    Unnameable(#[from] Unnameable),
-}
-
-/// The result of one invocation.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    pub source: &'static str,
-    pub response: BatchResponse,
-    pub states: Vec<RecordState>,
-    pub summary: Summary,
-}
-
-impl Invocation {
-    /// The response as Lambda expects it for the source, built with the
-    /// `aws_lambda_events` response types.
-    pub fn response_json(&self) -> serde_json::Value {
-        let ids = self
-            .response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone());
-        let value = if self.source == "kinesis" {
-            let mut r = KinesisEventResponse::default();
-            r.batch_item_failures = ids
-                .map(|id| {
-                    let mut f = KinesisBatchItemFailure::default();
-                    f.item_identifier = Some(id);
-                    f
-                })
-                .collect();
-            serde_json::to_value(r)
-        } else {
-            let mut r = SqsBatchResponse::default();
-            r.batch_item_failures = ids
-                .map(|id| {
-                    let mut f = BatchItemFailure::default();
-                    f.item_identifier = id;
-                    f
-                })
-                .collect();
-            serde_json::to_value(r)
-        };
-        value.unwrap_or_else(|_| serde_json::json!({ "batchItemFailures": [] }))
-    }
-}
-
-pub struct App {
-    pub config: Config,
-    store: Store,
-    link: Arc<Mutex<TpLink>>,
-    quarantine: Quarantine,
-    decoder: SchemaDecoder,
-}
-
-/// Loads the schema catalog: `TICKBRIDGE_SCHEMAS` or the embedded examples.
-pub fn load_catalog(config: &Config) -> Result<Catalog, InitError> {
-    let catalog = match &config.schemas_dir {
-        Some(dir) => Catalog::load(dir),
-        None => {
-            let schemas = crate::schema::embedded::schemas().map_err(InitError::Schemas)?;
-            Catalog::from_schemas(schemas)
-        }
-    };
-    catalog.map_err(|e| InitError::Schemas(e.to_string()))
-}
-
-impl App {
-    /// Builds everything from settings. AWS clients are created only for
-    /// what the settings use; the tickerplant connection is opened in the
-    /// background so a tickerplant that is down does not hold up init.
-    pub async fn init(mut config: Config) -> Result<App, InitError> {
-        let catalog = Arc::new(load_catalog(&config)?);
-        let decoder = SchemaDecoder::new(catalog, true);
-        let needs_aws = config.store == StoreKind::DynamoDb
-            || config.quarantine_queue_url.is_some()
-            || config.tp_password_secret.is_some();
-        let sdk = if needs_aws {
-            Some(crate::aws::sdk_config(None).await)
-        } else {
-            None
-        };
-        if let Some(sdk) = &sdk {
-            resolve_tp_password(&mut config, sdk).await?;
-        }
-        let store = match (&config.store, &sdk, &config.dedupe_table) {
-            (StoreKind::DynamoDb, Some(sdk), Some(table)) => {
-                let dynamo = aws_sdk_dynamodb::config::Builder::from(sdk)
-                    .timeout_config(
-                        aws_config::timeout::TimeoutConfig::builder()
-                            .operation_attempt_timeout(Duration::from_secs(2))
-                            .operation_timeout(Duration::from_secs(6))
-                            .build(),
-                    )
-                    .build();
-                Store::Dynamo(DynamoStore::new(
-                    aws_sdk_dynamodb::Client::from_conf(dynamo),
-                    table.clone(),
-                    config.dynamodb_concurrency,
-                ))
-            }
-            _ => Store::Memory(MemoryStore::new()),
-        };
-        let quarantine = match (&config.quarantine_queue_url, &sdk) {
-            (Some(url), Some(sdk)) => {
-                Quarantine::Sqs(SqsQuarantine::new(crate::aws::sqs_client(sdk), url.clone()))
-            }
-            _ => {
-                if config.store == StoreKind::DynamoDb
-                    && config.pipeline.bad_records == crate::pipeline::BadRecords::Quarantine
-                {
-                    return Err(InitError::Config(ConfigError {
-                        var: "TICKBRIDGE_QUARANTINE_QUEUE_URL",
-                        reason:
-                            "required when TICKBRIDGE_BAD_RECORDS is quarantine (or set it to fail)"
-                                .into(),
-                    }));
-                }
-                Quarantine::Log(LogQuarantine)
-            }
-        };
-        let link = TpLink::from_config(&config)?;
-        let app = App::with_parts(config, store, link, quarantine, decoder);
-        // A tickerplant that answers and differs from the schemas stops
-        // start-up; one that is slow or down does not hold it up longer
-        // than the connect timeout (the first batch retries).
-        let warm = app.warm_up_in_background();
-        let wait = app.config.tp_connect_timeout * 2;
-        if let Ok(Ok(Err(LinkError::Mismatch(findings)))) = tokio::time::timeout(wait, warm).await {
-            return Err(InitError::Preflight(format!(
-                "the tickerplant does not match the schemas: {findings}"
-            )));
-        }
-        Ok(app)
-    }
-
-    pub fn with_parts(
-        config: Config,
-        store: Store,
-        link: TpLink,
-        quarantine: Quarantine,
-        decoder: SchemaDecoder,
-    ) -> App {
-        let mut link = link;
-        link.set_preflight(Preflight {
-            schemas: decoder
-                .catalog()
-                .tables()
-                .iter()
-                .map(|t| t.schema().clone())
-                .collect(),
-            upd_func: config.pipeline.upd_func.clone(),
-            mode: config.preflight,
-        });
-        App {
-            config,
-            store,
-            link: Arc::new(Mutex::new(link)),
-            quarantine,
-            decoder,
-        }
-    }
-
-    /// Opens the tickerplant connection on a task; the first invocation
-    /// waits for it through the link's lock.
-    /// The preflight runs here too; the handle says how it went.
-    pub fn warm_up_in_background(&self) -> tokio::task::JoinHandle<Result<(), LinkError>> {
-        let link = self.link.clone();
-        let budget = self.config.tp_connect_timeout * 2;
-        tokio::spawn(async move {
-            let mut link = link.lock().await;
-            let r = link.warm_up(Instant::now() + budget).await;
-            match &r {
-                Err(LinkError::Mismatch(_)) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "tickerplant not reachable at init; the first batch will retry")
-                }
-                Ok(()) => {}
-            }
-            r
-        })
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn decoder(&self) -> &SchemaDecoder {
-        &self.decoder
-    }
-
-    /// Runs one event through the pipeline.
-    pub async fn handle(
-        &self,
-        event: &[u8],
-        ctx: &BatchContext,
-    ) -> Result<Invocation, HandlerError> {
-        let records = parse_event(event, &self.config.source)?;
-        let source = match records.first().map(|r| r.kind) {
-            Some(SourceKind::Kinesis) => "kinesis",
-            Some(SourceKind::SqsFifo) => "sqs",
-            None => "empty",
-        };
-        let mut link = self.link.lock().await;
-        let result = process_batch(
-            &records,
-            &self.store,
-            &mut *link,
-            &self.quarantine,
-            &self.decoder,
-            &self.config.pipeline,
-            ctx,
-        )
-        .await;
-        drop(link);
-        let outcomes: Vec<Outcome> = result
-            .states
-            .iter()
-            .map(|s| {
-                if s.is_done() {
-                    Outcome::Done
-                } else {
-                    Outcome::Pending
-                }
-            })
-            .collect();
-        let response = batch_response(&records, &outcomes)?;
-        for (r, s) in records.iter().zip(&result.states) {
-            match s {
-                RecordState::Quarantined { reason } => tracing::warn!(
-                    source = %r.source_arn, lane = %r.lane, position = %r.failure_id, %reason,
-                    "bad record quarantined"
-                ),
-                RecordState::Pending { reason } => tracing::debug!(
-                    lane = %r.lane, position = %r.failure_id, %reason, "record left for redelivery"
-                ),
-                _ => {}
-            }
-        }
-        Ok(Invocation {
-            source,
-            response,
-            states: result.states,
-            summary: result.summary,
-        })
-    }
-}
-
-/// Fills `tp_password` from the Secrets Manager secret the settings name,
-/// if any: once per execution environment, so no invocation pays for it.
-/// The secret is the password itself, or a JSON object with a `password`
-/// field (the shape of a generated CloudFormation secret).
-pub async fn resolve_tp_password(
-    config: &mut Config,
-    sdk: &aws_config::SdkConfig,
-) -> Result<(), InitError> {
-    let Some(id) = config.tp_password_secret.clone() else {
-        return Ok(());
-    };
-    let out = aws_sdk_secretsmanager::Client::new(sdk)
-        .get_secret_value()
-        .secret_id(&id)
-        .send()
-        .await
-        .map_err(|e| {
-            InitError::Secret(format!(
-                "cannot read secret {id}: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-            ))
-        })?;
-    let raw = match (out.secret_string(), out.secret_binary()) {
-        (Some(s), _) => s.to_string(),
-        (None, Some(b)) => String::from_utf8(b.as_ref().to_vec())
-            .map_err(|_| InitError::Secret(format!("secret {id} is binary, not UTF-8 text")))?,
-        (None, None) => String::new(),
-    };
-    let password = password_from_secret(&raw)
-        .ok_or_else(|| InitError::Secret(format!("secret {id} holds no password")))?;
-    config.tp_password = Some(crate::config::Secret(password));
-    Ok(())
-}
-
-/// The password in a secret's text: a JSON object's `password` field, or
-/// the whole text. `None` when empty.
-pub fn password_from_secret(raw: &str) -> Option<String> {
-    let password = match serde_json::from_str::<serde_json::Value>(raw) {
-        Ok(serde_json::Value::Object(map)) => map.get("password")?.as_str()?.to_string(),
-        _ => raw.to_string(),
-    };
-    (!password.is_empty()).then_some(password)
-}
-
-/// The invocation's summary line (DESIGN §11): one JSON log event with
-/// every count and stage time.
-pub fn log_summary(inv: &Invocation) {
-    let s = &inv.summary;
-    tracing::info!(
-        request_id = %s.request_id,
-        source = inv.source,
-        records = s.records,
-        lanes = s.lanes,
-        forwarded = s.forwarded,
-        duplicates = s.duplicates,
-        quarantined = s.quarantined,
-        failed = s.failed,
-        rows = %serde_json::to_string(&s.rows_per_table).unwrap_or_default(),
-        messages = s.messages_sent,
-        bytes = s.bytes_sent,
-        refused_updates = s.refused_updates,
-        dynamodb_requests = s.dedupe_requests,
-        dedupe_ms = s.stage_ms.dedupe,
-        decode_ms = s.stage_ms.decode,
-        quarantine_ms = s.stage_ms.quarantine,
-        publish_ms = s.stage_ms.publish,
-        commit_ms = s.stage_ms.commit,
-        failures = ?s.failure_reasons,
-        "batch done"
+/// Reads the settings, builds the [`App`] and serves invocations until the
+/// runtime stops the process.
+pub async fn run() -> Result<(), Error> {
+    let started = Instant::now();
+    init_json_logging();
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad settings"))?;
+    let app = Arc::new(
+        App::init(config)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "init failed"))?,
     );
+    tracing::info!(
+        init_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "tickbridge ready"
+    );
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+        let app = app.clone();
+        async move { handle(&app, event).await }
+    }))
+    .await
+}
+
+/// One invocation: the event's bytes through the bridge, the batch
+/// response back (or an error, so Lambda retries the whole batch).
+pub async fn handle(
+    app: &App,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<serde_json::Value, Error> {
+    let now = now_ms();
+    let (deadline_ms, budget) = deadline(event.context.deadline, now);
+    let ctx = BatchContext {
+        request_id: event.context.request_id.clone(),
+        deadline: Instant::now() + budget,
+        now_ms: now,
+        deadline_ms,
+    };
+    match app.handle(event.payload.get().as_bytes(), &ctx).await {
+        Ok(inv) => {
+            log_summary(&inv);
+            emit_metrics(&app.config.metrics_namespace, &inv);
+            Ok(inv.response_json())
+        }
+        Err(e) => {
+            tracing::error!(request_id = %ctx.request_id, error = %e, "batch failed as a whole; Lambda retries it");
+            Err(e.into())
+        }
+    }
+}
+
+/// The invocation's deadline (epoch ms) and the time left. Lambda sends the
+/// deadline as epoch milliseconds; runtime emulators (`cargo lambda watch`)
+/// send the function timeout in milliseconds instead. A value too small to
+/// be an epoch time after 2001 is taken as that timeout, counted from now,
+/// rather than as a deadline long past that would fail every record.
+pub fn deadline(header_ms: u64, now_ms: i64) -> (i64, Duration) {
+    const EPOCH_2001_MS: i64 = 1_000_000_000_000;
+    let header = i64::try_from(header_ms).unwrap_or(i64::MAX);
+    let deadline_ms = if header < EPOCH_2001_MS {
+        now_ms.saturating_add(header)
+    } else {
+        header
+    };
+    let left = deadline_ms.saturating_sub(now_ms).max(0) as u64;
+    (deadline_ms, Duration::from_millis(left))
 }
 
 /// Lambda logging: JSON events on stdout (CloudWatch Logs reads stdout),
@@ -434,19 +95,22 @@ pub fn init_json_logging() {
         .try_init();
 }
 
-/// Writes the invocation's EMF lines to stdout, each in one write so lines
-/// from concurrent writers never interleave.
-pub fn emit_metrics(namespace: &str, inv: &Invocation) {
-    use std::io::Write;
-    let lines = crate::metrics::emf_lines(
-        namespace,
-        inv.source,
-        &inv.summary,
-        crate::pipeline::now_ms(),
-    );
-    let mut out = std::io::stdout().lock();
-    for line in lines {
-        let _ = out.write_all(format!("{line}\n").as_bytes());
+#[cfg(test)]
+mod tests {
+    use super::deadline;
+    use std::time::Duration;
+
+    #[test]
+    fn epoch_deadlines_are_kept_and_emulator_timeouts_count_from_now() {
+        let now = 1_796_190_158_155;
+        assert_eq!(
+            deadline(1_796_190_161_155, now),
+            (1_796_190_161_155, Duration::from_secs(3))
+        );
+        assert_eq!(deadline(1_796_190_000_000, now).1, Duration::ZERO);
+        assert_eq!(
+            deadline(600_000, now),
+            (now + 600_000, Duration::from_secs(600))
+        );
     }
-    let _ = out.flush();
 }

@@ -10,8 +10,8 @@ mod bridge_support;
 use std::time::Duration;
 
 use bridge_support::*;
+use tickbridge::app::Invocation;
 use tickbridge::dedupe::DedupeStore;
-use tickbridge::lambda::Invocation;
 use tickbridge::pipeline::{now_ms, BadRecords, Decoder, RecordState};
 use tickbridge::quarantine::{Quarantine, SqsQuarantine};
 use tickbridge::source::event::{parse_event, SourceOptions};

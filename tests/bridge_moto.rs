@@ -178,7 +178,7 @@ async fn a_live_claim_of_another_invocation_cuts_its_group_only() {
     tp.shutdown().await;
 }
 
-fn emf_requests(inv: &tickbridge::lambda::Invocation) -> f64 {
+fn emf_requests(inv: &tickbridge::app::Invocation) -> f64 {
     let lines = tickbridge::metrics::emf_lines("tickbridge", inv.source, &inv.summary, now_ms());
     let main: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
     let declared = main["_aws"]["CloudWatchMetrics"][0]["Metrics"]

@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::moto::{unique_name, MotoServer};
+use tickbridge::app::{resolve_tp_password, InitError};
 use tickbridge::config::Config;
-use tickbridge::lambda::{resolve_tp_password, InitError};
 
 async fn create_secret(moto: &MotoServer, value: &str) -> String {
     let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);

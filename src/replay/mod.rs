@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::lambda::{App, Store};
+use crate::app::{App, Store};
 use crate::pipeline::{
     now_ms, replay_key, BadRecords, BatchContext, Decoder, LaneRows, RecordState,
 };

@@ -25,8 +25,8 @@ use tokio::task::JoinSet;
 use super::sdk_err;
 use super::shutdown::Shutdown;
 use super::Stats;
+use crate::app::App;
 use crate::dedupe::DedupeStore;
-use crate::lambda::App;
 use crate::pipeline::BatchContext;
 use crate::source::on_failure::{
     rfc3339_ms, KinesisBatchInfo, OnFailureRecord, RequestContext, ResponseContext,

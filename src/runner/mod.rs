@@ -2,7 +2,7 @@
 //! Lambda's event source mappings (DESIGN §1), outside Lambda.
 //!
 //! Batches are turned into the Lambda event shape and handed to
-//! [`App::handle`](crate::lambda::App::handle), so records, lanes, dedupe,
+//! [`App::handle`](crate::app::App::handle), so records, lanes, dedupe,
 //! publishing and the partial-batch response are exactly the Lambda path's.
 //! What the mapping does around the function lives here: shard discovery
 //! and resharding, retries with backoff and bisection, the on-failure
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::lambda::Invocation;
+use crate::app::Invocation;
 
 pub mod kinesis;
 pub mod shutdown;

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::sdk_err;
 use super::shutdown::Shutdown;
 use super::{kinesis::RunError, Stats};
-use crate::lambda::App;
+use crate::app::App;
 use crate::pipeline::BatchContext;
 
 #[derive(Clone, Debug)]
@@ -114,7 +114,7 @@ pub async fn run(
         let failed: HashSet<String> = match app.handle(event.as_bytes(), &ctx).await {
             Ok(inv) => {
                 stats.add(&inv);
-                crate::lambda::log_summary(&inv);
+                crate::app::log_summary(&inv);
                 inv.response
                     .batch_item_failures
                     .iter()

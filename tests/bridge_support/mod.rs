@@ -12,10 +12,10 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use serde_json::json;
+use tickbridge::app::{App, Invocation, Store};
 use tickbridge::config::Config;
 use tickbridge::dedupe::dynamodb::{ensure_table, DynamoStore};
 use tickbridge::kdb::{Vector, K};
-use tickbridge::lambda::{App, Invocation, Store};
 use tickbridge::pipeline::{BadRecords, BatchContext, PublishMode, RecordState, SchemaDecoder};
 use tickbridge::quarantine::{LogQuarantine, Quarantine};
 use tickbridge::tp::{spawn, RunningTp, TickerplantConfig};
@@ -109,7 +109,7 @@ impl Bridge {
         config.pipeline.deadline_margin = opts.margin;
         config.pipeline.chase_every_bytes = opts.chase_every_bytes;
         config.pipeline.publish = opts.publish;
-        let catalog = Arc::new(tickbridge::lambda::load_catalog(&config).unwrap());
+        let catalog = Arc::new(tickbridge::app::load_catalog(&config).unwrap());
         let link = TpLink::from_config(&config).unwrap();
         let app = App::with_parts(
             config,

@@ -35,9 +35,9 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::bench::events::{kinesis_event, payload, sequence_number, Rng};
 use crate::bench::tp::peak_rss_kb;
+use tickbridge::app::{load_catalog, App, Store};
 use tickbridge::config::Config;
 use tickbridge::dedupe::memory::MemoryStore;
-use tickbridge::lambda::{load_catalog, App, Store};
 use tickbridge::pipeline::{BatchContext, SchemaDecoder, StageTimes, TickerplantLink};
 use tickbridge::quarantine::{LogQuarantine, Quarantine};
 use tickbridge::source::event::parse_event;

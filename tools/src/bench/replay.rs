@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 
+use tickbridge::app::{load_catalog, App, Store};
 use tickbridge::config::Config;
 use tickbridge::dedupe::dynamodb::{ensure_table, DynamoStore};
-use tickbridge::lambda::{load_catalog, App, Store};
 use tickbridge::pipeline::SchemaDecoder;
 use tickbridge::quarantine::{LogQuarantine, Quarantine};
 use tickbridge::replay::sqs::{KeyFrom, SqsReplay};

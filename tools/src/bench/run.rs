@@ -16,10 +16,10 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
 
 use crate::bench::events::{payload, Rng};
+use tickbridge::app::{load_catalog, App, Store};
 use tickbridge::config::Config;
 use tickbridge::dedupe::dynamodb::{ensure_table, DynamoStore};
 use tickbridge::dedupe::memory::MemoryStore;
-use tickbridge::lambda::{load_catalog, App, Store};
 use tickbridge::pipeline::SchemaDecoder;
 use tickbridge::quarantine::{LogQuarantine, Quarantine};
 use tickbridge::runner::kinesis::KinesisSettings;

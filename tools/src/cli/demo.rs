@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bench::events::{kinesis_event, sqs_event};
+use tickbridge::app::{App, Invocation, Store};
 use tickbridge::config::Config;
 use tickbridge::dedupe::memory::MemoryStore;
 use tickbridge::kdb::{render, K};
-use tickbridge::lambda::{App, Invocation, Store};
 use tickbridge::pipeline::{BatchContext, RecordState, SchemaDecoder};
 use tickbridge::quarantine::{LogQuarantine, Quarantine};
 use tickbridge::tp::{spawn, TickerplantConfig};
@@ -74,7 +74,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ("TICKBRIDGE_TP".to_string(), addr.to_string()),
             ("TICKBRIDGE_STORE".to_string(), "memory".to_string()),
         ])?;
-        let catalog = Arc::new(tickbridge::lambda::load_catalog(&config)?);
+        let catalog = Arc::new(tickbridge::app::load_catalog(&config)?);
         let link = TpLink::from_config(&config)?;
         let app = App::with_parts(
             config,

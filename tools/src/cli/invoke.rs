@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use tickbridge::app::{log_summary, App};
 use tickbridge::config::Config;
-use tickbridge::lambda::{log_summary, App};
 use tickbridge::pipeline::BatchContext;
 
 #[derive(clap::Args, Debug)]

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::Subcommand;
 
+use tickbridge::app::App;
 use tickbridge::config::StoreKind;
-use tickbridge::lambda::App;
 use tickbridge::replay::kinesis::KinesisReplay;
 use tickbridge::replay::progress::parse_rate;
 use tickbridge::replay::sqs::{depth, KeyFrom, SqsReplay};

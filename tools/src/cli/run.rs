@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 
 use super::invoke::config_with;
-use tickbridge::lambda::App;
+use tickbridge::app::App;
 use tickbridge::runner::kinesis::{KinesisSettings, StartingPosition};
 use tickbridge::runner::sqs::SqsSettings;
 use tickbridge::runner::{print_summary, shutdown, spawn_progress, Stats};
