@@ -424,12 +424,8 @@ pub fn log_summary(inv: &Invocation) {
 /// from concurrent writers never interleave.
 pub fn emit_metrics(namespace: &str, inv: &Invocation) {
     use std::io::Write;
-    let lines = crate::metrics::emf_lines(
-        namespace,
-        inv.source,
-        &inv.summary,
-        crate::pipeline::now_ms(),
-    );
+    let lines =
+        crate::metrics::emf_lines(namespace, inv.source, &inv.summary, crate::clock::now_ms());
     let mut out = std::io::stdout().lock();
     for line in lines {
         let _ = out.write_all(format!("{line}\n").as_bytes());

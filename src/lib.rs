@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod aws;
+pub mod clock;
 pub mod config;
 pub mod ctl;
 pub mod dedupe;

@@ -329,7 +329,7 @@ async fn redrive_moves_messages_back_keeping_group_and_dedup_ids() {
     assert_eq!(tp.row_count("trade").unwrap_or(0), 0);
     let mut got_all = Vec::new();
     loop {
-        let got = tickbridge::replay::sqs::receive(
+        let got = tickbridge::aws::sqs::receive(
             &sqs,
             &source,
             10,
@@ -342,7 +342,7 @@ async fn redrive_moves_messages_back_keeping_group_and_dedup_ids() {
             break;
         }
         let refs: Vec<&aws_sdk_sqs::types::Message> = got.iter().collect();
-        assert!(tickbridge::replay::sqs::delete(&sqs, &source, &refs)
+        assert!(tickbridge::aws::sqs::delete(&sqs, &source, &refs)
             .await
             .is_empty());
         got_all.extend(got);

@@ -316,7 +316,7 @@ impl DedupeStore for DynamoStore {
         old: Option<&str>,
         new: &str,
     ) -> Result<(), StoreError> {
-        let expires_s = crate::pipeline::now_ms().div_euclid(1000) + CHECKPOINT_TTL_S;
+        let expires_s = crate::clock::now_ms().div_euclid(1000) + CHECKPOINT_TTL_S;
         let mut put = self
             .client
             .put_item()

@@ -14,7 +14,7 @@
 
 use super::decode::DecodeError;
 use super::io::DEFAULT_MAX_FRAME;
-use super::message::HEADER_LEN;
+use super::types::HEADER_LEN;
 
 /// kdb+ compresses only messages larger than this, and only for remote peers.
 pub const MIN_COMPRESS_LEN: usize = 2000;

@@ -9,7 +9,7 @@ use super::decode::{decode, DecodeError};
 use super::io::DEFAULT_MAX_FRAME;
 use super::value::K;
 
-pub const HEADER_LEN: usize = 8;
+pub use super::types::HEADER_LEN;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]

@@ -45,6 +45,10 @@ pub const NULL_FLOAT_BITS: u64 = 0x7ff8_0000_0000_0000;
 /// The bits kdb+ writes for `0Ne` (PyKX's `RealAtom.null` is `F8 0000C07F`).
 pub const NULL_REAL_BITS: u32 = 0x7fc0_0000;
 
+/// Bytes of an IPC message header: architecture, message type, compressed
+/// flag, reserved, then the whole message's length as a u32.
+pub const HEADER_LEN: usize = 8;
+
 pub fn null_float() -> f64 {
     f64::from_bits(NULL_FLOAT_BITS)
 }

@@ -125,12 +125,7 @@ impl BatchContext {
     }
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 /// One encoded `.u.upd` message and the records whose rows it carries.
 #[derive(Clone, Debug)]

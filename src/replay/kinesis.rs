@@ -17,7 +17,8 @@ use base64::Engine;
 use serde_json::json;
 
 use super::on_failure::{parse_body, KinesisBatchInfo};
-use super::{sqs, Fate, Replayer};
+use super::{Fate, Replayer};
+use crate::aws::sqs;
 use crate::source::seqno::cmp_seq;
 
 /// Records per pipeline batch.

@@ -531,7 +531,7 @@ fn on_failure_message(
             }),
         }),
         version: Some("1.0".into()),
-        timestamp: Some(rfc3339_ms(crate::pipeline::now_ms())),
+        timestamp: Some(rfc3339_ms(crate::clock::now_ms())),
         kinesis_batch_info: KinesisBatchInfo {
             shard_id: shard.to_string(),
             start_sequence_number: rest

@@ -153,7 +153,7 @@ async fn delete(
     done: &[&Message],
     stats: &Stats,
 ) {
-    let failed = crate::replay::sqs::delete(sqs, &settings.queue_url, done).await;
+    let failed = crate::aws::sqs::delete(sqs, &settings.queue_url, done).await;
     stats
         .deleted
         .fetch_add((done.len() - failed.len()) as u64, Ordering::Relaxed);

@@ -3,7 +3,7 @@
 //! (`KinesisBatchInfo`). It may arrive as the SQS body itself or wrapped in
 //! an SNS notification whose `Message` is the same JSON as a string.
 
-use crate::schema::time::civil_from_days;
+use crate::clock::civil_from_days;
 use serde::{Deserialize, Serialize};
 
 use crate::source::seqno::{cmp_seq, is_valid_seq};

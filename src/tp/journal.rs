@@ -5,7 +5,7 @@
 //! each appended object serialized without a message header. `-11!` reads
 //! it back by decoding objects one after the other; so do we.
 
-use crate::schema::time::civil_from_days;
+use crate::clock::civil_from_days;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

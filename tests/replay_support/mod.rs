@@ -97,7 +97,7 @@ pub async fn send_bodies(sqs: &aws_sdk_sqs::Client, url: &str, bodies: &[String]
 
 /// `(visible, in flight)`.
 pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
-    tickbridge::replay::sqs::depth(sqs, url).await.unwrap()
+    tickbridge::aws::sqs::depth(sqs, url).await.unwrap()
 }
 
 /// The bridge's App as a replayer on the bridge's table.

@@ -9,10 +9,11 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use tickbridge::app::App;
+use tickbridge::aws::sqs::depth;
 use tickbridge::config::StoreKind;
 use tickbridge::replay::kinesis::KinesisReplay;
 use tickbridge::replay::progress::parse_rate;
-use tickbridge::replay::sqs::{depth, KeyFrom, SqsReplay};
+use tickbridge::replay::sqs::{KeyFrom, SqsReplay};
 use tickbridge::replay::{file, Options, Replayer};
 
 #[derive(Subcommand, Debug)]

@@ -4,6 +4,8 @@
 //! from `AWS_REGION` / the profile that defaults to us-east-1 so local runs
 //! against emulators need no profile.
 
+pub mod sqs;
+
 use aws_config::environment::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
