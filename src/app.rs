@@ -15,12 +15,12 @@ use crate::config::{Config, ConfigError, StoreKind};
 use crate::dedupe::dynamodb::DynamoStore;
 use crate::dedupe::memory::MemoryStore;
 use crate::dedupe::{Claim, DedupeStore, StoreError};
+use crate::pipeline::response::{batch_response, BatchResponse, Unnameable};
 use crate::pipeline::{
     process_batch, BatchContext, LinkError, RecordState, SchemaDecoder, Summary,
 };
 use crate::quarantine::{LogQuarantine, Quarantine, SqsQuarantine};
 use crate::schema::Catalog;
-use crate::source::cut::{batch_response, BatchResponse, Outcome, Unnameable};
 use crate::source::event::{parse_event, EventError};
 use crate::source::SourceKind;
 use crate::tplink::{Preflight, TpLink};
@@ -315,18 +315,8 @@ impl App {
         )
         .await;
         drop(link);
-        let outcomes: Vec<Outcome> = result
-            .states
-            .iter()
-            .map(|s| {
-                if s.is_done() {
-                    Outcome::Done
-                } else {
-                    Outcome::Pending
-                }
-            })
-            .collect();
-        let response = batch_response(&records, &outcomes)?;
+
+        let response = batch_response(&records, &result.states)?;
         for (r, s) in records.iter().zip(&result.states) {
             match s {
                 RecordState::Quarantined { reason } => tracing::warn!(

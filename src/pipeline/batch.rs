@@ -37,7 +37,7 @@ struct Slots {
 
 impl Slots {
     /// Everything after a lane's first pending record is pending too, as
-    /// the batch response will say (see `source::cut`).
+    /// the batch response will say (see `pipeline::response`).
     fn settle_cuts(&mut self, lanes: &[Lane]) {
         for lane in lanes {
             let mut cut: Option<String> = None;

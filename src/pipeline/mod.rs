@@ -16,6 +16,7 @@ use crate::kdb::MsgType;
 use crate::source::Record;
 
 mod batch;
+pub mod response;
 pub mod schema_decoder;
 
 pub use batch::{process_batch, replay_key};

@@ -5,10 +5,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::response::batch_response;
 use super::*;
 use crate::dedupe::memory::MemoryStore;
 use crate::dedupe::DedupeStore;
-use crate::source::cut::{batch_response, Outcome};
 use crate::source::{Record, SourceKind};
 
 struct FakeDecoder;
@@ -199,18 +199,8 @@ async fn run(
     ctx: &BatchContext,
 ) -> Run {
     let result = process_batch(records, store, link, quarantine, &FakeDecoder, cfg, ctx).await;
-    let outcomes: Vec<Outcome> = result
-        .states
-        .iter()
-        .map(|s| {
-            if s.is_done() {
-                Outcome::Done
-            } else {
-                Outcome::Pending
-            }
-        })
-        .collect();
-    let failures = batch_response(records, &outcomes)
+
+    let failures = batch_response(records, &result.states)
         .expect("nameable")
         .batch_item_failures
         .into_iter()

@@ -457,7 +457,10 @@ async fn handle_with_retries(
 
 /// The index of the lowest sequence number the response names: the mapping
 /// retries from there. A name not in the batch means the whole batch.
-fn first_failed(chunk: &[KRecord], response: &crate::source::cut::BatchResponse) -> Option<usize> {
+fn first_failed(
+    chunk: &[KRecord],
+    response: &crate::pipeline::response::BatchResponse,
+) -> Option<usize> {
     let index: HashMap<&str, usize> = chunk
         .iter()
         .enumerate()
@@ -638,7 +641,7 @@ mod tests {
 
     #[test]
     fn retries_start_at_the_lowest_reported_sequence() {
-        use crate::source::cut::{BatchResponse, ItemFailure};
+        use crate::pipeline::response::{BatchResponse, ItemFailure};
         let chunk = vec![rec("1", b"", "a"), rec("2", b"", "b"), rec("3", b"", "a")];
         let resp = |ids: &[&str]| BatchResponse {
             batch_item_failures: ids

@@ -1,7 +1,6 @@
 //! Records from the event sources, the lanes that order them, and the
 //! partial-batch responses that tell Lambda what to retry.
 
-pub mod cut;
 pub mod event;
 pub mod on_failure;
 pub mod seqno;

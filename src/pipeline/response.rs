@@ -1,7 +1,9 @@
-//! The failure cut and the partial-batch response (DESIGN §5).
+//! The partial-batch response (DESIGN §5), built from the records' states.
 //!
-//! Each lane is processed in order and stops at its first record that is not
-//! done. What Lambda must be told differs by source:
+//! The pipeline processes each lane in order and stops it at its first
+//! record that is not done (`Slots::settle_cuts`), so every record after a
+//! pending one of its lane is pending too. What Lambda must be told then
+//! differs by source:
 //! - Kinesis retries from the lowest sequence number returned, so one entry
 //!   per cut lane (its first unfinished record) is exact; records after it in
 //!   other lanes come back as duplicates and their lane checkpoints skip them.
@@ -10,17 +12,8 @@
 
 use serde::Serialize;
 
-use super::{lanes, Record, SourceKind};
-
-/// What happened to one record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Confirmed by the tickerplant, skipped as a duplicate, or quarantined:
-    /// nothing more to do.
-    Done,
-    /// Not done (failed, cut, or never started): must be redelivered.
-    Pending,
-}
+use super::RecordState;
+use crate::source::{lanes, Record, SourceKind};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ItemFailure {
@@ -41,22 +34,6 @@ impl BatchResponse {
     }
 }
 
-/// Applies the lane cut to per-record outcomes: within a lane, everything
-/// from the first pending record on is pending, even if a later record was
-/// processed (it cannot be kept without breaking order on the retry).
-pub fn apply_cut(records: &[Record], outcomes: &mut [Outcome]) {
-    for lane in lanes(records) {
-        let mut cut = false;
-        for &i in &lane.records {
-            match outcomes.get_mut(i) {
-                Some(o) if cut => *o = Outcome::Pending,
-                Some(o) if *o == Outcome::Pending => cut = true,
-                _ => {}
-            }
-        }
-    }
-}
-
 /// A pending record with no identifier to report it by.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("record {index} of lane {lane} is pending but has no identifier to report; the whole batch must be retried")]
@@ -65,14 +42,14 @@ pub struct Unnameable {
     pub index: usize,
 }
 
-/// Builds the response for a batch after `apply_cut`. An empty identifier
+/// Builds the response for a batch from its records' states. An empty identifier
 /// would make Lambda fail the whole batch in a way we do not control, and
 /// skipping the record would lose it; so a pending record without one is an
 /// error, which the handler turns into a function error (whole batch
 /// retried, nothing lost). Sources reject such records before processing.
 pub fn batch_response(
     records: &[Record],
-    outcomes: &[Outcome],
+    states: &[RecordState],
 ) -> Result<BatchResponse, Unnameable> {
     let mut failures = Vec::new();
     for lane in lanes(records) {
@@ -80,7 +57,7 @@ pub fn batch_response(
             .records
             .iter()
             .copied()
-            .filter(|&i| outcomes.get(i) != Some(&Outcome::Done))
+            .filter(|&i| !states.get(i).is_some_and(RecordState::is_done))
             .collect();
         let mut ids = Vec::with_capacity(pending.len());
         for &index in &pending {
@@ -111,7 +88,14 @@ pub fn batch_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Outcome::*;
+
+    const DONE: RecordState = RecordState::Forwarded;
+
+    fn pending() -> RecordState {
+        RecordState::Pending {
+            reason: "test".into(),
+        }
+    }
 
     fn rec(kind: SourceKind, lane: &str, id: &str) -> Record {
         Record {
@@ -146,10 +130,8 @@ mod tests {
             rec(k, "B", "b3"),
             rec(k, "C", "c2"),
         ];
-        // b2 failed; b3 happened to succeed but must be redelivered after b2.
-        let mut out = vec![Done, Done, Done, Pending, Done, Done, Done];
-        apply_cut(&recs, &mut out);
-        assert_eq!(out, vec![Done, Done, Done, Pending, Done, Pending, Done]);
+        // b2 failed, so the pipeline left b3 pending behind it.
+        let out = vec![DONE, DONE, DONE, pending(), DONE, pending(), DONE];
         assert_eq!(ids(&batch_response(&recs, &out).unwrap()), vec!["b2", "b3"]);
     }
 
@@ -161,10 +143,9 @@ mod tests {
             rec(k, "s1", "101"),
             rec(k, "s1", "102"),
         ];
-        let mut out = vec![Done, Pending, Done];
-        apply_cut(&recs, &mut out);
+        let out = vec![DONE, pending(), pending()];
         assert_eq!(ids(&batch_response(&recs, &out).unwrap()), vec!["101"]);
-        let all_done = vec![Done; 3];
+        let all_done = vec![DONE; 3];
         assert!(batch_response(&recs, &all_done)
             .unwrap()
             .is_complete_success());
@@ -175,10 +156,10 @@ mod tests {
         let k = SourceKind::Kinesis;
         let recs = vec![rec(k, "s1", "6"), rec(k, "s1", ""), rec(k, "s1", "7")];
         // A pending record that cannot be named fails the batch, never skipped.
-        let err = batch_response(&recs, &[Done, Pending, Pending]).unwrap_err();
+        let err = batch_response(&recs, &[DONE, pending(), pending()]).unwrap_err();
         assert_eq!(err.index, 1);
         // Done records need no identifier.
-        let resp = batch_response(&recs, &[Done, Done, Pending]).unwrap();
+        let resp = batch_response(&recs, &[DONE, DONE, pending()]).unwrap();
         assert_eq!(ids(&resp), vec!["7"]);
         let json = serde_json::to_string(&resp).expect("json");
         assert_eq!(json, r#"{"batchItemFailures":[{"itemIdentifier":"7"}]}"#);
