@@ -15,7 +15,7 @@ use aws_sdk_sqs::Client;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::pipeline::{QuarantineItem, QuarantineSink};
+use crate::pipeline::{QuarantineError, QuarantineItem, QuarantineSink};
 
 /// SQS's classic message size limit (a queue may allow up to 1 MiB; see
 /// [`SqsQuarantine::with_max_message_bytes`]).
@@ -64,7 +64,7 @@ impl SqsQuarantine {
         &self,
         id: usize,
         item: &QuarantineItem,
-    ) -> Result<(SendMessageBatchRequestEntry, usize), String> {
+    ) -> Result<(SendMessageBatchRequestEntry, usize), QuarantineError> {
         let mut attrs = Vec::with_capacity(2);
         for (name, value) in [("reason", &item.reason), ("source", &item.source_arn)] {
             let value = attribute_text(value);
@@ -80,7 +80,7 @@ impl SqsQuarantine {
         let budget = self
             .max_message_bytes
             .saturating_sub(attrs_bytes + SIZE_MARGIN);
-        let body = fit_body(item, budget)?;
+        let body = fit_body(item, budget).map_err(QuarantineError::Build)?;
         let size = body.len() + attrs_bytes + SIZE_MARGIN;
         let mut entry = SendMessageBatchRequestEntry::builder()
             .id(id.to_string())
@@ -90,7 +90,7 @@ impl SqsQuarantine {
                 .data_type("String")
                 .string_value(value)
                 .build()
-                .map_err(|e| format!("quarantine message attribute {name}: {e}"))?;
+                .map_err(|e| QuarantineError::Build(format!("message attribute {name}: {e}")))?;
             entry = entry.message_attributes(name, attr);
         }
         if self.fifo {
@@ -104,7 +104,7 @@ impl SqsQuarantine {
         }
         let entry = entry
             .build()
-            .map_err(|e| format!("quarantine message: {e}"))?;
+            .map_err(|e| QuarantineError::Build(e.to_string()))?;
         Ok((entry, size))
     }
 
@@ -112,7 +112,7 @@ impl SqsQuarantine {
     async fn send_chunk(
         &self,
         chunk: Vec<(usize, SendMessageBatchRequestEntry)>,
-    ) -> Vec<(usize, Result<(), String>)> {
+    ) -> Vec<(usize, Result<(), QuarantineError>)> {
         let ids: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
         let entries: Vec<SendMessageBatchRequestEntry> =
             chunk.into_iter().map(|(_, e)| e).collect();
@@ -126,11 +126,11 @@ impl SqsQuarantine {
         let out = match res {
             Ok(out) => out,
             Err(e) => {
-                let why = format!(
+                let why = QuarantineError::Send(format!(
                     "SQS SendMessageBatch to {}: {}",
                     self.queue_url,
                     DisplayErrorContext(&e)
-                );
+                ));
                 return ids.into_iter().map(|i| (i, Err(why.clone()))).collect();
             }
         };
@@ -140,8 +140,8 @@ impl SqsQuarantine {
                 let result = if out.successful().iter().any(|s| s.id() == id) {
                     Ok(())
                 } else if let Some(f) = out.failed().iter().find(|f| f.id() == id) {
-                    Err(format!(
-                        "SQS rejected the quarantine message ({}{}): {}",
+                    Err(QuarantineError::Send(format!(
+                        "SQS rejected the message ({}{}): {}",
                         f.code(),
                         if f.sender_fault() {
                             ", sender fault"
@@ -149,9 +149,11 @@ impl SqsQuarantine {
                             ""
                         },
                         f.message().unwrap_or("no message")
-                    ))
+                    )))
                 } else {
-                    Err("SQS SendMessageBatch returned no result for the message".to_string())
+                    Err(QuarantineError::Send(
+                        "SQS SendMessageBatch returned no result for the message".into(),
+                    ))
                 };
                 (i, result)
             })
@@ -160,10 +162,10 @@ impl SqsQuarantine {
 }
 
 impl QuarantineSink for SqsQuarantine {
-    async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), String>> {
+    async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), QuarantineError>> {
         // Nothing counts as sent until SQS says so.
-        let mut results: Vec<Result<(), String>> =
-            vec![Err("quarantine message not sent".to_string()); items.len()];
+        let mut results: Vec<Result<(), QuarantineError>> =
+            vec![Err(QuarantineError::Send("not sent".into())); items.len()];
         let mut entries = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             match self.entry(i, item) {
@@ -184,7 +186,7 @@ impl QuarantineSink for SqsQuarantine {
                 .collect();
         let concurrency = if self.fifo { 1 } else { STANDARD_CONCURRENCY };
         let sends: Vec<_> = chunks.into_iter().map(|c| self.send_chunk(c)).collect();
-        let done: Vec<Vec<(usize, Result<(), String>)>> =
+        let done: Vec<Vec<(usize, Result<(), QuarantineError>)>> =
             stream::iter(sends).buffered(concurrency).collect().await;
         for (i, result) in done.into_iter().flatten() {
             if let Some(r) = results.get_mut(i) {
@@ -205,7 +207,7 @@ impl QuarantineSink for SqsQuarantine {
 pub struct LogQuarantine;
 
 impl QuarantineSink for LogQuarantine {
-    async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), String>> {
+    async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), QuarantineError>> {
         items
             .iter()
             .map(|item| {
@@ -231,7 +233,7 @@ pub enum Quarantine {
 }
 
 impl QuarantineSink for Quarantine {
-    async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), String>> {
+    async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), QuarantineError>> {
         match self {
             Quarantine::Sqs(q) => q.send(items).await,
             Quarantine::Log(q) => q.send(items).await,

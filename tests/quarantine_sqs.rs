@@ -8,7 +8,7 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName
 use base64::Engine;
 use common::moto::{unique_name, MotoServer};
 use tickbridge::aws;
-use tickbridge::pipeline::{QuarantineItem, QuarantineSink};
+use tickbridge::pipeline::{QuarantineError, QuarantineItem, QuarantineSink};
 use tickbridge::quarantine::{LogQuarantine, SqsQuarantine};
 
 async fn sqs() -> aws_sdk_sqs::Client {
@@ -225,7 +225,9 @@ async fn a_missing_queue_gives_an_error_per_item() {
     let results = sink.send(&items).await;
     assert_eq!(results.len(), 12);
     for r in &results {
-        let why = r.as_ref().unwrap_err();
+        let err = r.as_ref().unwrap_err();
+        assert!(matches!(err, QuarantineError::Send(_)), "{err:?}");
+        let why = err.to_string();
         assert!(why.contains("no-such-queue"), "{why}");
         assert!(
             why.contains("NonExistentQueue") || why.contains("QueueDoesNotExist"),

@@ -235,7 +235,7 @@ where
                 Some(Ok(())) => slots.work[i] = Work::Quarantined(reason),
                 other => {
                     let why = match other {
-                        Some(Err(e)) => e.clone(),
+                        Some(Err(e)) => e.to_string(),
                         _ => "no result".into(),
                     };
                     slots.work[i] = Work::Pending(format!("quarantine send failed: {why}"));
@@ -415,7 +415,7 @@ fn decode_lane<D: Decoder>(
                 }
             }
             Err(reason) => {
-                slots.work[i] = bad(reason, bad_records);
+                slots.work[i] = bad(reason.to_string(), bad_records);
                 if bad_records == BadRecords::Fail {
                     break;
                 }

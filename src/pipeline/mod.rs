@@ -141,11 +141,13 @@ pub struct EncodedRun {
 
 /// Decoded rows of one lane, grouped into runs of one table.
 pub trait LaneRows {
+    /// Why one record cannot be decoded: permanent, and about that record
+    /// alone (its text names table, column and value).
+    type Error: std::fmt::Display;
     /// Decodes `record` (batch index `index`) and appends its rows, all or
     /// nothing; returns its payload key when its table defines one and
-    /// payload keys are on. The error is the reason, naming table, column
-    /// and value.
-    fn push(&mut self, index: usize, record: &Record) -> Result<Option<String>, String>;
+    /// payload keys are on.
+    fn push(&mut self, index: usize, record: &Record) -> Result<Option<String>, Self::Error>;
     /// The runs in order, each encoded as one whole IPC message.
     fn encode(&self, func: &str, msg_type: MsgType) -> Vec<EncodedRun>;
 }
@@ -157,7 +159,10 @@ pub trait Decoder: Sync {
     /// Whether any table defines payload keys (saves a parse when none do).
     fn has_payload_keys(&self) -> bool;
     /// The record's payload idempotency key, if its table defines one.
-    fn payload_key(&self, record: &Record) -> Result<Option<String>, String>;
+    fn payload_key(
+        &self,
+        record: &Record,
+    ) -> Result<Option<String>, <Self::Lane as LaneRows>::Error>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -232,12 +237,24 @@ pub struct QuarantineItem {
     pub payload: String,
 }
 
+/// Why a bad record did not reach the quarantine: for the pipeline a
+/// transient failure (the record's lane is cut and retried, nothing lost).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuarantineError {
+    /// The quarantine message could not be built from the record.
+    #[error("quarantine message not built: {0}")]
+    Build(String),
+    /// The queue did not take it (unreachable, throttled, refused).
+    #[error("quarantine queue did not take it: {0}")]
+    Send(String),
+}
+
 pub trait QuarantineSink: Sync {
     /// Sends the items; one result per item, in order.
     fn send(
         &self,
         items: &[QuarantineItem],
-    ) -> impl Future<Output = Vec<Result<(), String>>> + Send;
+    ) -> impl Future<Output = Vec<Result<(), QuarantineError>>> + Send;
 }
 
 /// What one batch did: the invocation summary's facts.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{Decoder, EncodedRun, LaneRows};
 use crate::kdb::MsgType;
-use crate::schema::{BatchBuilder, Catalog};
+use crate::schema::{BatchBuilder, Catalog, RecordError};
 use crate::source::Record;
 
 #[derive(Clone)]
@@ -50,15 +50,14 @@ pub struct SchemaLane {
 }
 
 impl LaneRows for SchemaLane {
-    fn push(&mut self, index: usize, record: &Record) -> Result<Option<String>, String> {
-        let rows = self
-            .catalog
-            .decode_record(
-                &record.payload,
-                source_name(&record.source_arn),
-                &mut self.builder,
-            )
-            .map_err(|e| e.to_string())?;
+    type Error = RecordError;
+
+    fn push(&mut self, index: usize, record: &Record) -> Result<Option<String>, RecordError> {
+        let rows = self.catalog.decode_record(
+            &record.payload,
+            source_name(&record.source_arn),
+            &mut self.builder,
+        )?;
         if self.run_records.len() <= rows.run {
             self.run_records.resize_with(rows.run + 1, Vec::new);
         }
@@ -105,7 +104,7 @@ impl Decoder for SchemaDecoder {
     /// the key alone (replay's dry run); the pipeline takes keys from its
     /// own decode. The scratch batch is kept per thread so its buffers are
     /// not allocated again per record.
-    fn payload_key(&self, record: &Record) -> Result<Option<String>, String> {
+    fn payload_key(&self, record: &Record) -> Result<Option<String>, RecordError> {
         thread_local! {
             static SCRATCH: RefCell<BatchBuilder> = RefCell::new(BatchBuilder::new());
         }
@@ -119,7 +118,6 @@ impl Decoder for SchemaDecoder {
                     &mut scratch,
                 )
                 .map(|rows| rows.key)
-                .map_err(|e| e.to_string())
         })
     }
 }

@@ -31,6 +31,8 @@ fn parse(payload: &[u8]) -> Result<(String, String, Option<String>), String> {
 }
 
 impl LaneRows for FakeLane {
+    type Error = String;
+
     fn push(&mut self, index: usize, record: &Record) -> Result<Option<String>, String> {
         let (table, value, key) = parse(&record.payload)?;
         match self.runs.last_mut() {
@@ -138,11 +140,11 @@ struct FakeQuarantine {
 }
 
 impl QuarantineSink for FakeQuarantine {
-    async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), String>> {
+    async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), QuarantineError>> {
         if self.fail {
             return items
                 .iter()
-                .map(|_| Err("queue unavailable".to_string()))
+                .map(|_| Err(QuarantineError::Send("queue unavailable".into())))
                 .collect();
         }
         if let Ok(mut q) = self.items.lock() {

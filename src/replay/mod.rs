@@ -187,7 +187,7 @@ impl Replayer {
             if decoder.has_payload_keys() {
                 match decoder.payload_key(r) {
                     Err(reason) => {
-                        out.push(bad(reason));
+                        out.push(bad(reason.to_string()));
                         continue;
                     }
                     Ok(Some(k)) => {
@@ -213,7 +213,7 @@ impl Replayer {
             let mut lane = decoder.lane();
             match lane.push(i, r) {
                 Ok(_) => out.push(Fate::Forwarded),
-                Err(reason) => out.push(bad(reason)),
+                Err(reason) => out.push(bad(reason.to_string())),
             }
         }
         out
