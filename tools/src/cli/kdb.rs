@@ -3,11 +3,10 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 
-use tickbridge::kdb::client::{ClientConfig, ClientError, Connection, Credentials, Target};
+use tickbridge::kdb::client::{ClientError, Connection};
 use tickbridge::kdb::message::{parse_header, HEADER_LEN};
 use tickbridge::kdb::{decode, decode_message, encode, encode_message, render, K};
 
@@ -166,21 +165,13 @@ fn run_decode(a: DecodeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_query(a: QueryArgs) -> anyhow::Result<ExitCode> {
-    let target = Target::parse(&a.target)?.with_ca_file(a.ca_file.clone());
-    let credentials = match (&a.user, &a.password_env) {
-        (Some(user), Some(var)) => {
-            let pw = std::env::var(var)
-                .with_context(|| format!("environment variable {var} (the password) is not set"))?;
-            Some(Credentials::new(user.clone(), pw))
-        }
-        (Some(user), None) => Some(Credentials::new(user.clone(), "")),
-        _ => None,
-    };
-    let t = Duration::from_millis(a.timeout_ms.max(1));
-    let mut config = ClientConfig::new(target).with_credentials(credentials);
-    config.connect_timeout = t;
-    config.handshake_timeout = t;
-    config.read_timeout = t;
+    let config = super::client_config(
+        &a.target,
+        a.ca_file.clone(),
+        a.user.as_deref(),
+        a.password_env.as_deref(),
+        a.timeout_ms,
+    )?;
     let rt = super::runtime()?;
     let reply = rt.block_on(async {
         let mut conn = Connection::connect(&config).await?;

@@ -4,11 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 
-use tickbridge::kdb::client::{ClientConfig, Connection, Credentials, Target as TpTarget};
+use tickbridge::kdb::client::Connection;
 use tickbridge::preflight;
 use tickbridge::schema::{model, tick_q_issues, Catalog, CatalogError, Issue, Schema, Target};
 
@@ -194,21 +193,13 @@ fn diff(a: &DiffArgs) -> anyhow::Result<ExitCode> {
         }
         None => tickbridge::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
     };
-    let target = TpTarget::parse(&a.tp)?.with_ca_file(a.ca_file.clone());
-    let credentials = match (&a.user, &a.password_env) {
-        (Some(user), Some(var)) => {
-            let pw = std::env::var(var)
-                .with_context(|| format!("environment variable {var} (the password) is not set"))?;
-            Some(Credentials::new(user.clone(), pw))
-        }
-        (Some(user), None) => Some(Credentials::new(user.clone(), "")),
-        _ => None,
-    };
-    let t = Duration::from_millis(a.timeout_ms.max(1));
-    let mut config = ClientConfig::new(target).with_credentials(credentials);
-    config.connect_timeout = t;
-    config.handshake_timeout = t;
-    config.read_timeout = t;
+    let config = super::client_config(
+        &a.tp,
+        a.ca_file.clone(),
+        a.user.as_deref(),
+        a.password_env.as_deref(),
+        a.timeout_ms,
+    )?;
     let names: Vec<&str> = schemas.iter().map(|s| s.table.as_str()).collect();
     let shape = super::runtime()?.block_on(async {
         let mut conn = Connection::connect(&config)
