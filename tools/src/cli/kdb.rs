@@ -38,18 +38,8 @@ pub struct QueryArgs {
     pub target: String,
     /// The q expression, sent as a string.
     pub expr: String,
-    /// User for the `user:password` handshake.
-    #[arg(long)]
-    pub user: Option<String>,
-    /// Name of the environment variable holding the password.
-    #[arg(long, requires = "user")]
-    pub password_env: Option<String>,
-    /// CA certificates (PEM) for a tls:// target; default: webpki roots.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
-    /// Bound on connecting, the handshake and waiting for the reply.
-    #[arg(long, default_value_t = 10_000)]
-    pub timeout_ms: u64,
+    #[command(flatten)]
+    pub conn: super::ConnArgs,
 }
 
 pub fn run(cmd: KdbCommand) -> anyhow::Result<ExitCode> {
@@ -165,13 +155,7 @@ fn run_decode(a: DecodeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_query(a: QueryArgs) -> anyhow::Result<ExitCode> {
-    let config = super::client_config(
-        &a.target,
-        a.ca_file.clone(),
-        a.user.as_deref(),
-        a.password_env.as_deref(),
-        a.timeout_ms,
-    )?;
+    let config = a.conn.client_config(&a.target)?;
     let rt = super::runtime()?;
     let reply = rt.block_on(async {
         let mut conn = Connection::connect(&config).await?;

@@ -72,35 +72,52 @@ pub fn init_logging(format: &str, default_filter: &str) {
     };
 }
 
-/// The client settings of the commands that talk to a kdb+ process
-/// (`kdb query`, `schema diff`): the target, an extra CA file, the user and
-/// the variable holding the password (never a flag, so it stays out of
-/// shell history), one timeout for every step.
-pub fn client_config(
-    target: &str,
-    ca_file: Option<std::path::PathBuf>,
-    user: Option<&str>,
-    password_env: Option<&str>,
-    timeout_ms: u64,
-) -> anyhow::Result<tickbridge::kdb::client::ClientConfig> {
-    use anyhow::Context;
-    use tickbridge::kdb::client::{ClientConfig, Credentials, Target};
-    let target = Target::parse(target)?.with_ca_file(ca_file);
-    let credentials = match (user, password_env) {
-        (Some(user), Some(var)) => {
-            let pw = std::env::var(var)
-                .with_context(|| format!("environment variable {var} (the password) is not set"))?;
-            Some(Credentials::new(user, pw))
-        }
-        (Some(user), None) => Some(Credentials::new(user, "")),
-        _ => None,
-    };
-    let t = std::time::Duration::from_millis(timeout_ms.max(1));
-    let mut config = ClientConfig::new(target).with_credentials(credentials);
-    config.connect_timeout = t;
-    config.handshake_timeout = t;
-    config.read_timeout = t;
-    Ok(config)
+/// How the commands that talk to a kdb+ process (`kdb query`, `schema
+/// diff`) connect: the password comes from a variable named here, never a
+/// flag, so it stays out of shell history.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// User for the `user:password` handshake.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Name of the environment variable holding the password.
+    #[arg(long, requires = "user")]
+    pub password_env: Option<String>,
+    /// Extra CA certificates (PEM) for a tls:// target, trusted besides the
+    /// public roots.
+    #[arg(long)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Bound on connecting, the handshake and waiting for each reply.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+impl ConnArgs {
+    /// The client settings for `target` with these flags.
+    pub fn client_config(
+        &self,
+        target: &str,
+    ) -> anyhow::Result<tickbridge::kdb::client::ClientConfig> {
+        use anyhow::Context;
+        use tickbridge::kdb::client::{ClientConfig, Credentials, Target};
+        let target = Target::parse(target)?.with_ca_file(self.ca_file.clone());
+        let credentials = match (&self.user, &self.password_env) {
+            (Some(user), Some(var)) => {
+                let pw = std::env::var(var).with_context(|| {
+                    format!("environment variable {var} (the password) is not set")
+                })?;
+                Some(Credentials::new(user.clone(), pw))
+            }
+            (Some(user), None) => Some(Credentials::new(user.clone(), "")),
+            _ => None,
+        };
+        let t = std::time::Duration::from_millis(self.timeout_ms.max(1));
+        let mut config = ClientConfig::new(target).with_credentials(credentials);
+        config.connect_timeout = t;
+        config.handshake_timeout = t;
+        config.read_timeout = t;
+        Ok(config)
+    }
 }
 
 /// A runtime for the subcommands that do I/O.

@@ -45,18 +45,8 @@ pub struct DiffArgs {
     /// The update function the bridge calls.
     #[arg(long, default_value = ".u.upd")]
     pub upd_func: String,
-    /// User for the `user:password` handshake.
-    #[arg(long)]
-    pub user: Option<String>,
-    /// Name of the environment variable holding the password.
-    #[arg(long, requires = "user")]
-    pub password_env: Option<String>,
-    /// CA certificates (PEM) for a tls:// target.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
-    /// Bound on connecting, the handshake and each reply.
-    #[arg(long, default_value_t = 10_000)]
-    pub timeout_ms: u64,
+    #[command(flatten)]
+    pub conn: super::ConnArgs,
 }
 
 /// Exit status of `schema diff` when it could not compare.
@@ -193,13 +183,7 @@ fn diff(a: &DiffArgs) -> anyhow::Result<ExitCode> {
         }
         None => tickbridge::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
     };
-    let config = super::client_config(
-        &a.tp,
-        a.ca_file.clone(),
-        a.user.as_deref(),
-        a.password_env.as_deref(),
-        a.timeout_ms,
-    )?;
+    let config = a.conn.client_config(&a.tp)?;
     let names: Vec<&str> = schemas.iter().map(|s| s.table.as_str()).collect();
     let shape = super::runtime()?.block_on(async {
         let mut conn = Connection::connect(&config)
