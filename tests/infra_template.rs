@@ -428,15 +428,122 @@ fn the_role_grants_only_named_resources() {
         text(&statement(&statements, "TickerplantSecret")["Resource"]),
         secret
     );
-    // No VPC: no managed policy at all; with one, only the ENI policy.
-    assert!(stack
-        .props("FunctionRole")
-        .get("ManagedPolicyArns")
-        .is_none());
+    // Managed policies only where resource "*" is unavoidable: X-Ray's
+    // write actions always, the ENI policy only in a VPC.
+    let xray = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess";
+    assert_eq!(
+        stack.props("FunctionRole")["ManagedPolicyArns"],
+        json!([xray])
+    );
     let vpc = Stack::new(template_json(), &[("SubnetIds", "subnet-1")]);
     assert_eq!(
         vpc.props("FunctionRole")["ManagedPolicyArns"],
-        json!(["arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"])
+        json!([
+            xray,
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+        ])
+    );
+}
+
+/// `sam build` builds the function with cargo-lambda from the workspace
+/// root, and the function is traced by X-Ray.
+#[test]
+fn sam_builds_with_cargo_lambda_and_traces_with_xray() {
+    let stack = Stack::new(template_json(), &[]);
+    let meta = &stack.resource("TickbridgeFunction")["Metadata"];
+    assert_eq!(meta["BuildMethod"], "rust-cargolambda");
+    assert_eq!(meta["BuildProperties"]["Binary"], "bootstrap");
+    let f = stack.props("TickbridgeFunction");
+    assert_eq!(f["Tracing"], "Active");
+    // cargo-lambda needs the directory holding the Cargo.toml that
+    // declares the `bootstrap` binary.
+    let code_uri = common::repo_root().join("infra").join(text(&f["CodeUri"]));
+    let manifest = std::fs::read_to_string(code_uri.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("name = \"bootstrap\""),
+        "{} does not declare the bootstrap binary",
+        code_uri.display()
+    );
+}
+
+/// `(major, minor, patch)` of `1.94.1` or `1.95`.
+fn version(text: &str) -> (u32, u32, u32) {
+    let mut parts = text.split('.').map(|p| p.parse::<u32>().unwrap());
+    let major = parts.next().unwrap();
+    (major, parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// The highest `rust-version` any package locked in Cargo.lock declares,
+/// read from cargo's registry sources.
+fn locked_rust_version() -> (u32, u32, u32) {
+    let lock = std::fs::read_to_string(common::repo_root().join("Cargo.lock")).unwrap();
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
+    let registries: Vec<PathBuf> = std::fs::read_dir(home.join("registry/src"))
+        .expect("cargo registry sources")
+        .map(|e| e.unwrap().path())
+        .collect();
+    let mut best = (0, 0, 0);
+    let mut seen = 0;
+    for block in lock.split("[[package]]") {
+        let field = |k: &str| {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix(" = \"")?.strip_suffix('"'))
+        };
+        let (Some(name), Some(ver), Some(_)) = (field("name"), field("version"), field("source"))
+        else {
+            continue;
+        };
+        let Some(manifest) = registries
+            .iter()
+            .map(|r| r.join(format!("{name}-{ver}/Cargo.toml")))
+            .find(|p| p.is_file())
+        else {
+            continue;
+        };
+        seen += 1;
+        let text = std::fs::read_to_string(manifest).unwrap();
+        if let Some(v) = text.lines().find_map(|l| {
+            l.strip_prefix("rust-version = \"")?.strip_suffix('"')
+        }) {
+            best = best.max(version(v));
+        }
+    }
+    assert!(seen > 100, "only {seen} locked packages found in the registry");
+    best
+}
+
+fn manifest_rust_version(path: &str) -> (u32, u32, u32) {
+    let text = std::fs::read_to_string(common::repo_root().join(path)).unwrap();
+    let v = text
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \"")?.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{path} has no rust-version"));
+    version(v)
+}
+
+/// The LocalStack image builds with `cargo build --locked`: its Rust must
+/// be at least what every locked crate needs, and the manifests' declared
+/// minimum must be that same version (not an older, false one).
+#[test]
+fn rust_versions_match_the_lock_file() {
+    let needed = locked_rust_version();
+    assert!(needed >= (1, 94, 1), "{needed:?}");
+    for manifest in ["Cargo.toml", "tools/Cargo.toml"] {
+        assert_eq!(manifest_rust_version(manifest), needed, "{manifest}");
+    }
+    let dockerfile =
+        std::fs::read_to_string(common::repo_root().join("localstack/Dockerfile.tp")).unwrap();
+    let image = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("FROM rust:"))
+        .expect("Dockerfile.tp builds FROM rust:<version>");
+    let tag = image.split(['-', ' ']).next().unwrap();
+    assert!(
+        version(tag) >= needed,
+        "Dockerfile.tp uses rust:{tag}, the lock file needs {needed:?}"
     );
 }
 
