@@ -14,7 +14,9 @@
 //! present); each record is decoded from its slice when iterated.
 
 use md5::{Digest, Md5};
-use prost::bytes::Bytes;
+/// The byte buffer sub-records share with their aggregate (re-exported so
+/// callers need not depend on `bytes` themselves).
+pub use prost::bytes::Bytes;
 use prost::Message;
 use std::collections::HashMap;
 use std::fmt;
