@@ -19,3 +19,4 @@ pub mod schema;
 pub mod source;
 pub mod tp;
 pub mod tplink;
+pub mod s3;

@@ -7,7 +7,9 @@
 //! payload-key fields that exist; time formats only on temporal columns;
 //! `allow_non_finite` only on real/float; defaults that convert; boolean and
 //! byte columns (which have no q null) not nullable without a default; the
-//! tickerplant stamp only on a leading timespan column.
+//! tickerplant stamp only on a leading timespan column; CSV mappings (a
+//! one-character separator, header names only on tables that take CSV,
+//! CSV tables routed by source or default).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -90,6 +92,8 @@ pub(crate) struct ColumnPlan {
     pub missing: Option<Cell<'static>>,
     /// Position of the field in a delimited header.
     pub header_index: Option<usize>,
+    /// CSV header names to look for, in order (see `schema::csv`).
+    pub csv_names: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -117,6 +121,8 @@ pub struct Table {
     /// Payload-key fields' positions in a delimited header.
     pub(crate) payload_key_index: Vec<usize>,
     pub(crate) delimited: Option<DelimitedPlan>,
+    /// The CSV separator, when the table takes CSV objects.
+    pub(crate) csv: Option<u8>,
 }
 
 impl Table {
@@ -141,6 +147,10 @@ impl Table {
 
     pub fn takes_delimited_text(&self) -> bool {
         self.delimited.is_some()
+    }
+
+    pub fn takes_csv(&self) -> bool {
+        self.csv.is_some()
     }
 }
 
@@ -542,6 +552,20 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
         }
     });
 
+    let csv = schema.csv.as_ref().and_then(|c| match c.separator.as_bytes() {
+        [b] if b.is_ascii() && !matches!(*b, b'\n' | b'\r' | b'"') => Some(*b),
+        _ => {
+            err(
+                None,
+                format!(
+                    "csv: separator must be one ASCII character other than a quote or line break, got {:?}",
+                    c.separator
+                ),
+            );
+            None
+        }
+    });
+
     let mut sent = Vec::new();
     for (i, c) in schema.columns.iter().enumerate() {
         let cname = Some(c.name.as_str());
@@ -559,10 +583,15 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
                         .into(),
                 );
             }
-            if c.source.is_some() || c.default.is_some() || c.time_format.is_some() {
+            if c.source.is_some()
+                || c.default.is_some()
+                || c.time_format.is_some()
+                || c.csv.is_some()
+            {
                 err(
                     cname,
-                    "a tickerplant-stamped column takes no source, default or time_format".into(),
+                    "a tickerplant-stamped column takes no source, default, time_format or csv"
+                        .into(),
                 );
             }
             continue;
@@ -609,6 +638,27 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
                 idx
             }
             None => None,
+        };
+        let csv_names = match &c.csv {
+            Some(h) => {
+                if schema.csv.is_none() {
+                    err(
+                        cname,
+                        "csv names a header field, but the table has no csv section".into(),
+                    );
+                }
+                if h.is_empty() {
+                    err(cname, "csv: empty header name".into());
+                }
+                vec![h.clone()]
+            }
+            None => {
+                let mut names = vec![c.name.clone()];
+                if let Some(last) = path.last_key().filter(|k| *k != c.name) {
+                    names.push(last.to_string());
+                }
+                names
+            }
         };
         let rules = Rules {
             time_format: c.time_format,
@@ -662,6 +712,7 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
             rules,
             missing,
             header_index,
+            csv_names,
         });
     }
     if !schema.columns.is_empty() && sent.is_empty() {
@@ -737,6 +788,12 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
                     "route: give source, field and equals, or default".into(),
                 );
             }
+            if schema.csv.is_some() && field.is_some() {
+                err(
+                    None,
+                    "route: CSV objects are routed by source (or default), not by field".into(),
+                );
+            }
             if delimited.is_some() && field.is_some() {
                 err(
                     None,
@@ -758,5 +815,6 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
         payload_key,
         payload_key_index,
         delimited,
+        csv,
     })
 }

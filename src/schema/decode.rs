@@ -451,7 +451,7 @@ fn push_escaped(out: &mut String, s: &str) {
     }
 }
 
-fn push(
+pub(super) fn push(
     plan: &ColumnPlan,
     input: Input<'_>,
     col: &mut Column,
@@ -475,7 +475,7 @@ fn push(
     }
 }
 
-fn column_error(
+pub(super) fn column_error(
     table: &Table,
     plan: &ColumnPlan,
     row: Option<usize>,

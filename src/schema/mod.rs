@@ -16,6 +16,7 @@
 pub mod batch;
 pub mod catalog;
 pub mod convert;
+pub mod csv;
 pub mod decode;
 pub mod embedded;
 pub mod error;

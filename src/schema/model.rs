@@ -201,6 +201,11 @@ pub struct ColumnSpec {
     /// Filled outside the bridge (only `tickerplant`, on a leading timespan).
     #[serde(default)]
     pub stamp: Option<Stamp>,
+    /// CSV objects: the header name of this column's field. Default: the
+    /// column's name if the header has it, else the last segment of
+    /// `source`.
+    #[serde(default)]
+    pub csv: Option<String>,
 }
 
 /// Which records a table takes. Every given condition must hold; a table
@@ -235,6 +240,20 @@ fn default_separator() -> String {
     " ".into()
 }
 
+/// CSV objects (S3 ingestion): RFC 4180 text with a header line first.
+/// Columns find their fields by header name (see [`ColumnSpec::csv`]).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Csv {
+    /// One ASCII character; default `,`.
+    #[serde(default = "default_csv_separator")]
+    pub separator: String,
+}
+
+fn default_csv_separator() -> String {
+    ",".into()
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schema {
@@ -251,6 +270,9 @@ pub struct Schema {
     pub payload_key: Vec<String>,
     #[serde(default)]
     pub delimited: Option<Delimited>,
+    /// This table takes CSV objects, mapped by header name.
+    #[serde(default)]
+    pub csv: Option<Csv>,
     /// Free text for people; ignored.
     #[serde(default)]
     pub description: Option<String>,

@@ -66,6 +66,11 @@ impl FieldPath {
         }
     }
 
+    /// The last segment's key (a CSV column's default header name).
+    pub fn last_key(&self) -> Option<&str> {
+        self.segments.last().map(|s| s.key.as_str())
+    }
+
     /// Follows the path from node `at`; `None` when any step is missing.
     pub fn find(&self, tape: &Tape, text: &str, at: usize) -> Option<usize> {
         let mut cur = at;
