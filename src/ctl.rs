@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_lambda::error::DisplayErrorContext;
+use crate::aws::error::error_text;
 use aws_sdk_lambda::types::EventSourceMappingConfiguration;
 use serde::Serialize;
 
@@ -30,7 +30,7 @@ pub enum CtlError {
         function: String,
         message: String,
     },
-    #[error("function {0} has no event source mappings")]
+    #[error("function {0} has no event source mappings{hint}", hint = alias_hint(.0))]
     NoMappings(String),
     #[error("mappings not {want} after {waited:?}: {pending}")]
     Timeout {
@@ -47,6 +47,15 @@ pub enum CtlError {
         "tag {PAUSE_TAG} on function {function} holds {value:?}, not a number or {UNRESERVED}"
     )]
     BadTag { function: String, value: String },
+}
+
+/// Mappings invoke an alias or version; a bare name finds none of them.
+fn alias_hint(function: &str) -> String {
+    if function.contains(':') {
+        String::new()
+    } else {
+        format!(" (mappings invoke an alias: the template's is `live`, so try --function {function}:live)")
+    }
 }
 
 /// One event source mapping as `status` shows it.
@@ -190,7 +199,7 @@ impl Ctl {
         CtlError::Aws {
             op,
             function: self.function.clone(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: error_text(&e),
         }
     }
 

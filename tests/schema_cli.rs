@@ -24,8 +24,11 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn check_passes_on_the_repo_schemas() {
-    // DIR defaults to ./schemas.
-    for args in [&["schema", "check"][..], &["schema", "check", "schemas"]] {
+    // Without DIR: the embedded copies of ./schemas.
+    for (args, name) in [
+        (&["schema", "check"][..], "embedded schemas"),
+        (&["schema", "check", "schemas"], "schemas"),
+    ] {
         let out = tickbridge(args);
         assert!(
             out.status.success(),
@@ -39,10 +42,31 @@ fn check_passes_on_the_repo_schemas() {
         }
         assert!(stdout.contains("ok: table trade (5 columns, time stamped by the tickerplant)"));
         assert!(
-            stdout.ends_with("schemas: 4 tables, no problems\n"),
+            stdout.ends_with(&format!("\n{name}: 4 tables, no problems\n")),
             "{stdout}"
         );
     }
+}
+
+/// Without DIR, `schema q` and `schema check` need no ./schemas: they work
+/// from any directory, like every other command.
+#[test]
+fn q_and_check_work_outside_the_repo() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(common::tickbridge_exe())
+            .args(args)
+            .current_dir(elsewhere.path())
+            .env("TICKBRIDGE_LOG", "error")
+            .output()
+            .expect("run tickbridge")
+    };
+    let out = run(&["schema", "q"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), golden("schema_q.txt"));
+    let out = run(&["schema", "check"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).ends_with("embedded schemas: 4 tables, no problems\n"));
 }
 
 fn bad_dir() -> tempfile::TempDir {

@@ -4,6 +4,7 @@
 //! from `AWS_REGION` / the profile that defaults to us-east-1 so local runs
 //! against emulators need no profile.
 
+pub mod error;
 pub mod sqs;
 
 use aws_config::environment::EnvironmentVariableRegionProvider;

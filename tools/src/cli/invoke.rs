@@ -1,13 +1,18 @@
 //! `tickbridge invoke`: one event file through the same handler code the
-//! Lambda runs; prints the batch response.
+//! Lambda runs; prints the batch response. Exits 1 when any record failed
+//! (it would be retried by Lambda), 0 when every record was forwarded,
+//! skipped as a duplicate or quarantined.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tickbridge::app::{log_summary, App};
-use tickbridge::config::Config;
+use tickbridge::app::{App, Invocation};
+use tickbridge::config::StoreKind;
 use tickbridge::pipeline::BatchContext;
+
+use super::preflight::{self, Needs};
+use super::settings::Settings;
 
 #[derive(clap::Args, Debug)]
 pub struct InvokeArgs {
@@ -24,43 +29,136 @@ pub struct InvokeArgs {
     /// The DynamoDB table (with `--store dynamodb`).
     #[arg(long)]
     pub dedupe_table: Option<String>,
+    /// SQS queue for bad records; default `TICKBRIDGE_QUARANTINE_QUEUE_URL`
+    /// (none: bad records are logged).
+    #[arg(long)]
+    pub quarantine_queue_url: Option<String>,
     /// Schema directory (default: the embedded examples).
     #[arg(long)]
     pub schemas: Option<PathBuf>,
     /// Time the handler may take, as the Lambda timeout would allow.
     #[arg(long, default_value_t = 60)]
     pub timeout_secs: u64,
+    #[command(flatten)]
+    pub aws: super::AwsArgs,
 }
 
-/// Settings as the Lambda would read them, with the flags on top.
-pub fn config_with(overrides: &[(&str, Option<String>)]) -> anyhow::Result<Config> {
-    let mut vars: Vec<(String, String)> = std::env::vars().collect();
-    for (k, v) in overrides {
-        if let Some(v) = v {
-            vars.push((k.to_string(), v.clone()));
+/// The `--tp`, `--store`, `--dedupe-table`, `--quarantine-queue-url` and
+/// `--schemas` every bridge command shares, as settings.
+pub fn bridge_settings(
+    tp: Option<String>,
+    store: Option<String>,
+    dedupe_table: Option<String>,
+    quarantine_queue_url: Option<String>,
+    schemas: Option<String>,
+) -> Settings {
+    Settings::new()
+        .flag("TICKBRIDGE_TP", "--tp", tp)
+        .flag("TICKBRIDGE_STORE", "--store", store)
+        .flag("TICKBRIDGE_DEDUPE_TABLE", "--dedupe-table", dedupe_table)
+        .flag(
+            "TICKBRIDGE_QUARANTINE_QUEUE_URL",
+            "--quarantine-queue-url",
+            quarantine_queue_url,
+        )
+        .flag("TICKBRIDGE_SCHEMAS", "--schemas", schemas)
+}
+
+/// What a bridge command's settings name in AWS, for the preflight.
+pub fn needs(config: &tickbridge::config::Config, settings: &Settings) -> Needs {
+    let flag = |var: &'static str, flag: &'static str| {
+        if settings.was_given(var) {
+            flag
+        } else {
+            var
         }
+    };
+    Needs {
+        table: match (config.store, &config.dedupe_table) {
+            (StoreKind::DynamoDb, Some(t)) => {
+                Some((flag("TICKBRIDGE_DEDUPE_TABLE", "--dedupe-table"), t.clone()))
+            }
+            _ => None,
+        },
+        queues: config
+            .quarantine_queue_url
+            .iter()
+            .map(|q| {
+                (
+                    flag("TICKBRIDGE_QUARANTINE_QUEUE_URL", "--quarantine-queue-url"),
+                    q.clone(),
+                )
+            })
+            .collect(),
+        stream: None,
     }
-    Ok(Config::from_vars(vars)?)
+}
+
+/// Logs the invocation's summary: WARN with the reasons when a record
+/// failed, times rounded to microseconds.
+pub fn log_invocation(inv: &Invocation) {
+    let s = &inv.summary;
+    let ms = |v: f64| (v * 1000.0).round() / 1000.0;
+    let rows = serde_json::to_string(&s.rows_per_table).unwrap_or_default();
+    let failures = s.failure_reasons.join("; ");
+    macro_rules! summary {
+        ($level:ident) => {
+            tracing::$level!(
+                request_id = %s.request_id,
+                source = inv.source,
+                records = s.records,
+                forwarded = s.forwarded,
+                duplicates = s.duplicates,
+                quarantined = s.quarantined,
+                failed = s.failed,
+                rows = %rows,
+                dynamodb_requests = s.dedupe_requests,
+                dedupe_ms = ms(s.stage_ms.dedupe),
+                decode_ms = ms(s.stage_ms.decode),
+                quarantine_ms = ms(s.stage_ms.quarantine),
+                publish_ms = ms(s.stage_ms.publish),
+                commit_ms = ms(s.stage_ms.commit),
+                failures = %failures,
+                "batch done"
+            )
+        };
+    }
+    if s.failed > 0 {
+        summary!(warn);
+    } else {
+        summary!(info);
+    }
 }
 
 pub fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let event = std::fs::read(&args.event)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.event.display()))?;
-    let config = config_with(&[
-        ("TICKBRIDGE_TP", args.tp.clone()),
-        ("TICKBRIDGE_STORE", Some(args.store.clone())),
-        ("TICKBRIDGE_DEDUPE_TABLE", args.dedupe_table.clone()),
-        (
-            "TICKBRIDGE_SCHEMAS",
-            args.schemas.as_ref().map(|p| p.display().to_string()),
-        ),
-    ])?;
+        .map_err(|e| anyhow::anyhow!("--event {}: {e}", args.event.display()))?;
+    args.aws.apply();
+    let settings = bridge_settings(
+        args.tp.clone(),
+        Some(args.store.clone()),
+        args.dedupe_table.clone(),
+        args.quarantine_queue_url.clone(),
+        args.schemas.as_ref().map(|p| p.display().to_string()),
+    );
+    let config = settings.config()?;
+    super::validate_tp(&settings, &config)?;
     super::runtime()?.block_on(async move {
-        let app = App::init(config).await?;
+        if config.store == StoreKind::DynamoDb || config.quarantine_queue_url.is_some() {
+            let sdk = tickbridge::aws::sdk_config(None).await;
+            preflight::check(&sdk, &needs(&config, &settings)).await?;
+        }
+        let app = App::init(config)
+            .await
+            .map_err(|e| settings.blame(e.into()))?;
         let ctx = BatchContext::with_budget("invoke", Duration::from_secs(args.timeout_secs));
         let inv = app.handle(&event, &ctx).await?;
-        log_summary(&inv);
+        log_invocation(&inv);
         println!("{}", serde_json::to_string_pretty(&inv.response_json())?);
-        Ok(ExitCode::SUCCESS)
+        Ok(if inv.summary.failed > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
     })
 }

@@ -6,20 +6,25 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod completions;
 pub mod ctl;
 pub mod demo;
+pub mod errors;
 pub mod invoke;
 pub mod kdb;
+pub mod preflight;
 pub mod replay;
 pub mod run;
 pub mod schema;
+pub mod settings;
 pub mod tp;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "tickbridge",
     version,
-    about = "AWS Kinesis / SQS FIFO records into a kdb+ tickerplant: typed, deduplicated, in order"
+    about = "AWS Kinesis / SQS FIFO records into a kdb+ tickerplant: typed, deduplicated, in order",
+    after_help = "Exit status: 0 done; 1 some records failed or were left pending, or the command failed; 2 a usage or settings error (a bad flag or variable, a table, queue or stream that does not exist)."
 )]
 pub struct Cli {
     /// Log format on stderr.
@@ -56,6 +61,8 @@ pub enum Command {
     Ctl(ctl::CtlArgs),
     /// Poll Kinesis or SQS directly, with the event source mapping's semantics.
     Run(run::RunArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(completions::CompletionsArgs),
 }
 
 /// Logs go to stderr so stdout stays for the command's own output.
@@ -120,6 +127,36 @@ impl ConnArgs {
     }
 }
 
+/// Where the AWS SDK sends requests, for every command that talks to AWS.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AwsArgs {
+    /// AWS endpoint for every service (LocalStack, moto); default
+    /// `AWS_ENDPOINT_URL[_SERVICE]`, else AWS itself.
+    #[arg(long, alias = "endpoint")]
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    /// Must run before any thread starts: the bridge builds its clients
+    /// from the environment, so the flag becomes `AWS_ENDPOINT_URL`.
+    pub fn apply(&self) {
+        if let Some(url) = &self.endpoint_url {
+            std::env::set_var("AWS_ENDPOINT_URL", url);
+        }
+    }
+}
+
+/// The tickerplant address parses, or the error names `--tp` (or
+/// `TICKBRIDGE_TP` when that is where it came from).
+pub fn validate_tp(
+    settings: &settings::Settings,
+    config: &tickbridge::config::Config,
+) -> anyhow::Result<()> {
+    tickbridge::kdb::client::Target::parse(&config.tp)
+        .map(|_| ())
+        .map_err(|e| errors::usage(settings.blame(anyhow::anyhow!("TICKBRIDGE_TP: {e}"))))
+}
+
 /// A runtime for the subcommands that do I/O.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -145,5 +182,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(c) => bench::run(c),
         Command::Ctl(a) => ctl::run(a),
         Command::Run(a) => run::run(a),
+        Command::Completions(a) => completions::run(a),
     }
 }

@@ -13,8 +13,12 @@ use tickbridge::aws::sqs::depth;
 use tickbridge::config::StoreKind;
 use tickbridge::replay::kinesis::KinesisReplay;
 use tickbridge::replay::progress::parse_rate;
+use tickbridge::replay::report::Report;
 use tickbridge::replay::sqs::{KeyFrom, SqsReplay};
 use tickbridge::replay::{file, Options, Replayer};
+
+use super::errors::one_line;
+use super::invoke::{bridge_settings, needs};
 
 #[derive(Subcommand, Debug)]
 pub enum ReplayCommand {
@@ -91,7 +95,7 @@ pub struct CommonArgs {
     #[arg(long)]
     pub dedupe_table: Option<String>,
     /// Quarantine queue; default `TICKBRIDGE_QUARANTINE_QUEUE_URL`.
-    #[arg(long)]
+    #[arg(long, alias = "quarantine-queue")]
     pub quarantine_queue_url: Option<String>,
     /// Schema directory; default `TICKBRIDGE_SCHEMAS` or the embedded examples.
     #[arg(long)]
@@ -101,10 +105,8 @@ pub struct CommonArgs {
     /// comes back after a crash is replayed at once.
     #[arg(long, default_value_t = 60)]
     pub visibility_timeout: u64,
-    /// AWS endpoint for every service (an emulator); default
-    /// `AWS_ENDPOINT_URL[_SERVICE]`.
-    #[arg(long)]
-    pub endpoint: Option<String>,
+    #[command(flatten)]
+    pub aws: super::AwsArgs,
 }
 
 impl CommonArgs {
@@ -133,24 +135,28 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
     } else {
         common.store.clone()
     };
-    if let Some(url) = &common.endpoint {
-        // Before any thread starts: App::init builds its DynamoDB and SQS
-        // clients from the environment, and so does everything else here.
-        std::env::set_var("AWS_ENDPOINT_URL", url);
+    // Before any thread starts: App::init builds its DynamoDB and SQS
+    // clients from the environment, and so does everything else here.
+    common.aws.apply();
+    let settings = bridge_settings(
+        common.tp.clone(),
+        store,
+        common.dedupe_table.clone(),
+        common.quarantine_queue_url.clone(),
+        common.schemas.as_ref().map(|p| p.display().to_string()),
+    );
+    let mut config = settings.config()?;
+    if !redrive {
+        super::validate_tp(&settings, &config)?;
     }
-    let mut config = super::invoke::config_with(&[
-        ("TICKBRIDGE_TP", common.tp.clone()),
-        ("TICKBRIDGE_STORE", store),
-        ("TICKBRIDGE_DEDUPE_TABLE", common.dedupe_table.clone()),
-        (
-            "TICKBRIDGE_QUARANTINE_QUEUE_URL",
-            common.quarantine_queue_url.clone(),
-        ),
-        (
-            "TICKBRIDGE_SCHEMAS",
-            common.schemas.as_ref().map(|p| p.display().to_string()),
-        ),
-    ])?;
+    let mut wanted = needs(&config, &settings);
+    if let ReplayCommand::Sqs(SqsArgs {
+        redrive_to: Some(to),
+        ..
+    }) = &cmd
+    {
+        wanted.queues.push(("--redrive-to", to.clone()));
+    }
     config.pipeline.replay = true;
     let opts = common.options();
     let yes = common.yes;
@@ -158,9 +164,17 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async move {
         let sdk = tickbridge::aws::sdk_config(None).await;
         let sqs = tickbridge::aws::sqs_client(&sdk);
+        let depth_of = |flag: &'static str, url: String| {
+            let sqs = sqs.clone();
+            async move {
+                depth(&sqs, &url)
+                    .await
+                    .map_err(|e| super::errors::usage(anyhow::anyhow!("{flag} {url}: {}", one_line(&e))))
+            }
+        };
         let plan = match &cmd {
             ReplayCommand::Sqs(a) => {
-                let (visible, in_flight) = depth(&sqs, &a.dlq).await.map_err(anyhow::Error::msg)?;
+                let (visible, in_flight) = depth_of("--dlq", a.dlq.clone()).await?;
                 match &a.redrive_to {
                     Some(t) => format!(
                         "move about {visible} messages ({in_flight} in flight) from {} to {t}",
@@ -173,7 +187,7 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             ReplayCommand::Kinesis(a) => {
-                let (visible, _) = depth(&sqs, &a.queue).await.map_err(anyhow::Error::msg)?;
+                let (visible, _) = depth_of("--queue", a.queue.clone()).await?;
                 format!(
                     "replay the Kinesis ranges of about {visible} on-failure records in {} into the tickerplant at {}",
                     a.queue, config.tp
@@ -189,6 +203,7 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
             (StoreKind::DynamoDb, Some(t)) => format!("dedupe table {t}"),
             _ => "in-memory dedupe (nothing already forwarded is known)".to_string(),
         };
+        super::preflight::check(&sdk, &wanted).await?;
         let max_note = opts.max.map(|m| format!(", at most {m} messages")).unwrap_or_default();
         let plan = format!("{plan}; {store_note}{max_note}");
         if opts.dry_run {
@@ -197,9 +212,8 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
             eprintln!("nothing done");
             return Ok(ExitCode::from(2));
         }
-        let ddb = (config.store == StoreKind::DynamoDb).then(|| tickbridge::aws::dynamodb_client(&sdk));
-        let app = App::init(config).await?;
-        let mut rep = Replayer::new(app, opts, ddb);
+        let app = App::init(config).await.map_err(|e| settings.blame(e.into()))?;
+        let mut rep = Replayer::new(app, opts);
         let result = match &cmd {
             ReplayCommand::Sqs(a) => {
                 SqsReplay {
@@ -227,9 +241,9 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
         };
         let mut report = rep.finish();
         if let Err(e) = &result {
-            report.fail_message("replay", e.clone());
+            report.fail_message("replay", one_line(&e.to_string()));
         }
-        print!("{report}");
+        print!("{}", render_report(&report));
         let _ = std::io::stdout().flush();
         Ok(if report.succeeded() {
             ExitCode::SUCCESS
@@ -237,6 +251,71 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         })
     })
+}
+
+/// At most this many reasons per list are printed; the counts are exact.
+const SHOWN: usize = 20;
+
+/// The summary table, worded for what happened: a dry run says what it
+/// would do and that every message stays where it is.
+pub fn render_report(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let rows: Vec<(&str, usize)> = if r.dry_run {
+        vec![
+            ("messages read", r.messages),
+            ("records", r.records),
+            ("would forward", r.forwarded),
+            ("duplicates to skip", r.duplicates),
+            ("would quarantine", r.quarantined),
+            ("would fail", r.failed.len()),
+            ("would redrive", r.redriven),
+            ("messages left as they were", r.messages.max(r.kept)),
+        ]
+    } else {
+        vec![
+            ("messages read", r.messages),
+            ("records", r.records),
+            ("forwarded", r.forwarded),
+            ("duplicates skipped", r.duplicates),
+            ("quarantined", r.quarantined),
+            ("failed", r.failed.len()),
+            ("deleted", r.deleted),
+            ("redriven", r.redriven),
+            ("messages kept", r.kept),
+        ]
+    };
+    let title = if r.dry_run {
+        "replay summary (dry run: nothing forwarded, claimed, moved or deleted)"
+    } else {
+        "replay summary"
+    };
+    let _ = writeln!(out, "{title}");
+    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, n) in rows {
+        let _ = writeln!(out, "  {name:<width$} {n:>10}");
+    }
+    let quarantine_label = if r.dry_run {
+        "would quarantine"
+    } else {
+        "quarantined"
+    };
+    for (label, list) in [("failed", &r.failed), (quarantine_label, &r.bad)] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{label}:");
+        for (what, reason) in list.iter().take(SHOWN) {
+            let _ = writeln!(out, "  {what}: {}", one_line(reason));
+        }
+        if list.len() > SHOWN {
+            let _ = writeln!(out, "  … and {} more", list.len() - SHOWN);
+        }
+    }
+    for note in &r.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
 }
 
 /// Asks on the terminal; refuses when there is no terminal to ask on.

@@ -1,7 +1,11 @@
 //! `tickbridge run kinesis|sqs`: the polling runner (see `runner`). Settings
 //! come from the same `TICKBRIDGE_*` variables as the Lambda, with the
-//! flags below on top; AWS endpoints from the usual AWS variables
-//! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_KINESIS`, …).
+//! flags below on top; AWS endpoints from `--endpoint-url` or the usual AWS
+//! variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_KINESIS`, …).
+//!
+//! Exit status: 0 when stopped by a signal with nothing failed, 1 when a
+//! batch went to the on-failure queue or the runner stopped on an error, 2
+//! for a usage or settings error.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use super::invoke::config_with;
+use super::invoke::{bridge_settings, needs};
+use super::preflight;
 use tickbridge::app::App;
 use tickbridge::runner::kinesis::{KinesisSettings, StartingPosition};
 use tickbridge::runner::sqs::SqsSettings;
-use tickbridge::runner::{print_summary, shutdown, spawn_progress, Stats};
+use tickbridge::runner::{shutdown, Stats, Totals};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -43,8 +48,12 @@ pub struct CommonArgs {
     #[arg(long, global = true)]
     pub dedupe_table: Option<String>,
     /// Quarantine queue URL; default `TICKBRIDGE_QUARANTINE_QUEUE_URL`.
-    #[arg(long, global = true)]
-    pub quarantine_queue: Option<String>,
+    #[arg(long, global = true, alias = "quarantine-queue")]
+    pub quarantine_queue_url: Option<String>,
+    /// AWS endpoint for every service (LocalStack, moto); default
+    /// `AWS_ENDPOINT_URL[_SERVICE]`, else AWS itself.
+    #[arg(long, global = true, alias = "endpoint")]
+    pub endpoint_url: Option<String>,
     /// `quarantine` or `fail`; default `TICKBRIDGE_BAD_RECORDS`.
     #[arg(long, global = true, value_parser = ["quarantine", "fail"])]
     pub bad_records: Option<String>,
@@ -66,6 +75,7 @@ pub struct CommonArgs {
 
 #[derive(Args, Debug)]
 pub struct KinesisArgs {
+    /// The stream's name.
     #[arg(long)]
     pub stream: String,
     /// Records per GetRecords (Lambda's BatchSize).
@@ -97,6 +107,7 @@ pub struct KinesisArgs {
 
 #[derive(Args, Debug)]
 pub struct SqsArgs {
+    /// The queue's URL.
     #[arg(long)]
     pub queue: String,
     /// Messages per receive (1..=10).
@@ -118,38 +129,55 @@ fn parse_timestamp(raw: &str) -> anyhow::Result<f64> {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let c = &args.common;
-    let config = config_with(&[
-        ("TICKBRIDGE_TP", c.tp.clone()),
-        ("TICKBRIDGE_STORE", c.store.clone()),
-        ("TICKBRIDGE_DEDUPE_TABLE", c.dedupe_table.clone()),
-        (
-            "TICKBRIDGE_QUARANTINE_QUEUE_URL",
-            c.quarantine_queue.clone(),
-        ),
-        ("TICKBRIDGE_BAD_RECORDS", c.bad_records.clone()),
-        ("TICKBRIDGE_SCHEMAS", c.schemas.clone()),
-    ])?;
+    super::AwsArgs {
+        endpoint_url: c.endpoint_url.clone(),
+    }
+    .apply();
+    let settings = bridge_settings(
+        c.tp.clone(),
+        c.store.clone(),
+        c.dedupe_table.clone(),
+        c.quarantine_queue_url.clone(),
+        c.schemas.clone(),
+    )
+    .flag(
+        "TICKBRIDGE_BAD_RECORDS",
+        "--bad-records",
+        c.bad_records.clone(),
+    );
+    let config = settings.config()?;
+    super::validate_tp(&settings, &config)?;
+    let mut wanted = needs(&config, &settings);
+    match &args.source {
+        RunSource::Kinesis(k) => {
+            wanted.stream = Some(("--stream", k.stream.clone()));
+            if let Some(q) = &k.on_failure_queue {
+                wanted.queues.push(("--on-failure-queue", q.clone()));
+            }
+        }
+        RunSource::Sqs(q) => wanted.queues.push(("--queue", q.queue.clone())),
+    }
     let batch_timeout = Duration::from_millis(c.batch_timeout_ms);
     let retry_min = Duration::from_millis(c.retry_min_ms);
     let retry_max = Duration::from_millis(c.retry_max_ms.max(c.retry_min_ms));
     let progress = Duration::from_secs(c.progress_secs);
     super::runtime()?.block_on(async move {
-        let app = Arc::new(App::init(config).await?);
         let sdk = tickbridge::aws::sdk_config(None).await;
+        preflight::check(&sdk, &wanted).await?;
+        let app = Arc::new(
+            App::init(config)
+                .await
+                .map_err(|e| settings.blame(e.into()))?,
+        );
         let stats = Arc::new(Stats::default());
         let (trigger, stop) = shutdown::channel();
         trigger.on_signals();
         let started = Instant::now();
-        let (what, progress_task) = match &args.source {
-            RunSource::Kinesis(_) => (
-                "kinesis",
-                spawn_progress(stats.clone(), progress, "kinesis"),
-            ),
-            RunSource::Sqs(_) => ("sqs", spawn_progress(stats.clone(), progress, "sqs")),
+        let what = match &args.source {
+            RunSource::Kinesis(_) => "kinesis",
+            RunSource::Sqs(_) => "sqs",
         };
-        if progress.is_zero() {
-            progress_task.abort();
-        }
+        let progress_task = spawn_progress(stats.clone(), progress, what);
         let result = match args.source {
             RunSource::Kinesis(k) => {
                 let starting_position = match k.starting_position.as_str() {
@@ -203,16 +231,119 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .await
             }
         };
-        progress_task.abort();
-        print_summary(what, &stats.totals(), started.elapsed());
-        result?;
-        Ok(ExitCode::SUCCESS)
+        if let Some(t) = progress_task {
+            t.abort();
+        }
+        let totals = stats.totals();
+        print_summary(what, &totals, started.elapsed());
+        result.map_err(|e| anyhow::anyhow!(super::errors::one_line(&e.to_string())))?;
+        Ok(exit_code(&totals))
     })
+}
+
+/// 1 when some records were given up on (sent to the on-failure queue).
+/// The runner does not report records still pending at shutdown; their
+/// checkpoint was not advanced, so the next run reads them again.
+fn exit_code(totals: &Totals) -> ExitCode {
+    if totals.sent_to_on_failure > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `x` to three significant digits (a rate of 0.0123/s or 12300/s alike).
+pub fn significant(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return 0.0;
+    }
+    let scale = 10f64.powi(2 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
+fn per_second(records: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        significant(records as f64 / secs)
+    } else {
+        0.0
+    }
+}
+
+/// A progress line every `every` (none when zero), each total its own field.
+fn spawn_progress(
+    stats: Arc<Stats>,
+    every: Duration,
+    what: &'static str,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if every.is_zero() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let started = Instant::now();
+        let mut last = (Instant::now(), 0u64);
+        loop {
+            tokio::time::sleep(every).await;
+            let t = stats.totals();
+            let now = Instant::now();
+            let rate = per_second(t.records - last.1, now.duration_since(last.0).as_secs_f64());
+            last = (now, t.records);
+            tracing::info!(
+                source = what,
+                elapsed_s = started.elapsed().as_secs(),
+                batches = t.batches,
+                records = t.records,
+                forwarded = t.forwarded,
+                duplicates = t.duplicates,
+                quarantined = t.quarantined,
+                retried = t.retried,
+                on_failure = t.sent_to_on_failure,
+                records_per_s = rate,
+                "progress"
+            );
+        }
+    }))
+}
+
+/// The exit summary: a log line with each total as its own field, and one
+/// JSON line on stdout (the command's own output) that scripts read.
+fn print_summary(what: &str, totals: &Totals, elapsed: Duration) {
+    let secs = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
+    let rate = per_second(totals.records, elapsed.as_secs_f64());
+    tracing::info!(
+        source = what,
+        batches = totals.batches,
+        records = totals.records,
+        forwarded = totals.forwarded,
+        duplicates = totals.duplicates,
+        quarantined = totals.quarantined,
+        retried = totals.retried,
+        on_failure = totals.sent_to_on_failure,
+        deleted = totals.deleted,
+        dynamodb_requests = totals.dynamodb_requests,
+        elapsed_s = secs,
+        records_per_s = rate,
+        "runner stopped"
+    );
+    let line = serde_json::json!({
+        "summary": what,
+        "totals": totals,
+        "elapsed_s": secs,
+        "records_per_s": rate,
+    });
+    println!("{line}");
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_timestamp;
+    use super::{parse_timestamp, significant};
+
+    #[test]
+    fn rates_keep_three_significant_digits() {
+        assert_eq!(significant(0.0), 0.0);
+        assert_eq!(significant(0.123456), 0.123);
+        assert_eq!(significant(2.5), 2.5);
+        assert_eq!(significant(12345.6), 12300.0);
+    }
 
     #[test]
     fn timestamps_are_epoch_seconds_or_rfc3339() {

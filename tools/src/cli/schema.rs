@@ -1,5 +1,6 @@
 //! `tickbridge schema check [DIR]`, `tickbridge schema q [DIR]` and
-//! `tickbridge schema diff HOST:PORT`.
+//! `tickbridge schema diff HOST:PORT`. Without DIR they read the embedded
+//! schemas, as every other command does, so they work from any directory.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,16 +19,16 @@ pub enum SchemaCommand {
     /// symbol, no keyed tables) are errors with --target tick (the default)
     /// and warnings with --target other.
     Check {
-        #[arg(default_value = "schemas")]
-        dir: PathBuf,
+        /// Schema directory (default: the embedded examples, as the bridge).
+        dir: Option<PathBuf>,
         /// What will load these tables: tick (kdb+tick's tick.q) or other.
         #[arg(long, value_enum, default_value_t = TargetArg::Tick)]
         target: TargetArg,
     },
     /// Print the q schema file for tick.q (one empty table per line).
     Q {
-        #[arg(default_value = "schemas")]
-        dir: PathBuf,
+        /// Schema directory (default: the embedded examples, as the bridge).
+        dir: Option<PathBuf>,
     },
     /// Compare the schemas with a running tickerplant (tables[], meta, the
     /// update function): one line per difference, or "matches: N tables".
@@ -54,8 +55,8 @@ const CANNOT_TELL: u8 = 2;
 
 pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        SchemaCommand::Check { dir, target } => check(&dir, target.into()),
-        SchemaCommand::Q { dir } => q(&dir),
+        SchemaCommand::Check { dir, target } => check(dir.as_deref(), target.into()),
+        SchemaCommand::Q { dir } => q(dir.as_deref()),
         SchemaCommand::Diff(args) => match diff(&args) {
             Ok(code) => Ok(code),
             Err(e) => {
@@ -78,14 +79,47 @@ fn tick_issues(dir: &Path) -> Vec<Issue> {
         .collect()
 }
 
-fn check(dir: &Path, target: Target) -> anyhow::Result<ExitCode> {
+/// The schemas a command reads: its name for messages, tick.q's issues
+/// with them, and the catalog (or why it does not load).
+struct Loaded {
+    name: String,
+    tick: Vec<Issue>,
+    catalog: Result<Catalog, CatalogError>,
+}
+
+fn load(dir: Option<&Path>) -> anyhow::Result<Loaded> {
+    Ok(match dir {
+        Some(dir) => Loaded {
+            name: dir.display().to_string(),
+            tick: tick_issues(dir),
+            catalog: Catalog::load(dir),
+        },
+        None => {
+            let schemas = tickbridge::schema::embedded::schemas().map_err(anyhow::Error::msg)?;
+            Loaded {
+                name: "embedded schemas".to_string(),
+                tick: schemas
+                    .iter()
+                    .flat_map(|s| tick_q_issues(s, None))
+                    .collect(),
+                catalog: Catalog::from_schemas(schemas),
+            }
+        }
+    })
+}
+
+fn check(dir: Option<&Path>, target: Target) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    let tick = tick_issues(dir);
+    let Loaded {
+        name,
+        tick,
+        catalog,
+    } = load(dir)?;
     let (label, tick_errors) = match target {
         Target::Tick => ("error", tick.len()),
         Target::Other => ("warning", 0),
     };
-    match Catalog::load(dir) {
+    match catalog {
         Ok(c) => {
             for t in c.tables() {
                 if tick_errors > 0 && tick.iter().any(|i| i.table.as_deref() == Some(t.name())) {
@@ -109,9 +143,7 @@ fn check(dir: &Path, target: Target) -> anyhow::Result<ExitCode> {
             if tick_errors > 0 {
                 writeln!(
                     out,
-                    "{}: {} problem(s) (target tick: tick.q would refuse these; --target other makes them warnings)",
-                    dir.display(),
-                    tick_errors
+                    "{name}: {tick_errors} problem(s) (target tick: tick.q would refuse these; --target other makes them warnings)"
                 )?;
                 return Ok(ExitCode::FAILURE);
             }
@@ -125,8 +157,7 @@ fn check(dir: &Path, target: Target) -> anyhow::Result<ExitCode> {
             };
             writeln!(
                 out,
-                "{}: {} tables, no problems{warned}",
-                dir.display(),
+                "{name}: {} tables, no problems{warned}",
                 c.tables().len()
             )?;
             Ok(ExitCode::SUCCESS)
@@ -136,20 +167,16 @@ fn check(dir: &Path, target: Target) -> anyhow::Result<ExitCode> {
             for i in &tick {
                 writeln!(out, "{label}: {i}")?;
             }
-            writeln!(
-                out,
-                "{}: {} problem(s)",
-                dir.display(),
-                e.issues.len() + tick_errors
-            )?;
+            writeln!(out, "{name}: {} problem(s)", e.issues.len() + tick_errors)?;
             Ok(ExitCode::FAILURE)
         }
     }
 }
 
-fn q(dir: &Path) -> anyhow::Result<ExitCode> {
+fn q(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    match Catalog::load(dir) {
+    let Loaded { name, catalog, .. } = load(dir)?;
+    match catalog {
         Ok(c) => {
             out.write_all(c.q_script().as_bytes())?;
             Ok(ExitCode::SUCCESS)
@@ -159,8 +186,7 @@ fn q(dir: &Path) -> anyhow::Result<ExitCode> {
             report(&mut err, &e)?;
             writeln!(
                 err,
-                "{}: fix these with `tickbridge schema check`",
-                dir.display()
+                "{name}: fix these (`tickbridge schema check {name}` lists them with tick.q's rules)"
             )?;
             Ok(ExitCode::FAILURE)
         }

@@ -20,9 +20,10 @@ pub struct TpArgs {
     /// Address to listen on; 0.0.0.0 for every interface.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
-    /// Directory of table schema files.
-    #[arg(long, default_value = "schemas")]
-    pub schemas: PathBuf,
+    /// Directory of table schema files (default: the embedded examples,
+    /// as the bridge).
+    #[arg(long)]
+    pub schemas: Option<PathBuf>,
     /// Journal directory (kdb+ log format, one file per UTC day).
     #[arg(long)]
     pub journal: Option<PathBuf>,
@@ -80,12 +81,19 @@ pub fn run(args: TpArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn serve(args: TpArgs) -> anyhow::Result<ExitCode> {
-    let schemas = tickbridge::schema::load_dir(&args.schemas)?;
-    anyhow::ensure!(
-        !schemas.is_empty(),
-        "no schema files in {}",
-        args.schemas.display()
-    );
+    let schemas = match &args.schemas {
+        Some(dir) => {
+            let schemas =
+                tickbridge::schema::load_dir(dir).map_err(|e| anyhow::anyhow!("--schemas: {e}"))?;
+            anyhow::ensure!(
+                !schemas.is_empty(),
+                "--schemas: no schema files (*.json) in {}",
+                dir.display()
+            );
+            schemas
+        }
+        None => tickbridge::schema::embedded::schemas().map_err(anyhow::Error::msg)?,
+    };
     let users = match &args.users {
         Some(p) => Some(Users::load(p).map_err(anyhow::Error::msg)?),
         None => None,
