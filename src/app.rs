@@ -1,8 +1,9 @@
 //! The runtime-agnostic bridge: one process-wide `App`, built once per
 //! execution environment (settings, AWS clients, schemas, the tickerplant
 //! link) and reused by every batch. The Lambda adapter (`crate::lambda`),
-//! the polling runner, replay, `tickbridge invoke` and the demo all call
-//! `App::handle`, so they run the same code.
+//! `tickbridge invoke` and the demo call `App::handle` with event bytes;
+//! the polling runner and replay call `App::handle_records` with the
+//! records they read; all run the same code.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,15 +15,18 @@ use tokio::sync::Mutex;
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::dedupe::dynamodb::DynamoStore;
 use crate::dedupe::memory::MemoryStore;
+use crate::dedupe::ReadOnly;
 use crate::dedupe::{Claim, DedupeStore, StoreError};
+use crate::pipeline::dry_run::{DryLink, DryQuarantine};
 use crate::pipeline::response::{batch_response, BatchResponse, Unnameable};
 use crate::pipeline::{
-    process_batch, BatchContext, LinkError, RecordState, SchemaDecoder, Summary,
+    process_batch, BatchContext, LinkError, QuarantineSink, RecordState, SchemaDecoder, Summary,
+    TickerplantLink,
 };
 use crate::quarantine::{LogQuarantine, Quarantine, SqsQuarantine};
 use crate::schema::Catalog;
 use crate::source::event::{parse_event, EventError};
-use crate::source::SourceKind;
+use crate::source::{Record, SourceKind};
 use crate::tplink::{Preflight, TpLink};
 
 /// The dedupe store chosen by `TICKBRIDGE_STORE`.
@@ -70,6 +74,12 @@ impl DedupeStore for Store {
         match self {
             Store::Memory(s) => s.release(keys).await,
             Store::Dynamo(s) => s.release(keys).await,
+        }
+    }
+    async fn peek(&self, keys: &[String], now_ms: i64) -> Result<Vec<Claim>, StoreError> {
+        match self {
+            Store::Memory(s) => s.peek(keys, now_ms).await,
+            Store::Dynamo(s) => s.peek(keys, now_ms).await,
         }
     }
     fn requests(&self) -> u64 {
@@ -275,7 +285,7 @@ impl App {
             match &r {
                 Err(LinkError::Mismatch(_)) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, "tickerplant not reachable at init; the first batch will retry")
+                    tracing::warn!(error = %e.reason(), "tickerplant not reachable at init; the first batch will retry")
                 }
                 Ok(()) => {}
             }
@@ -291,33 +301,31 @@ impl App {
         &self.decoder
     }
 
-    /// Runs one event through the pipeline.
+    /// Runs one Lambda event through the pipeline: parsed once, then
+    /// [`App::handle_records`].
     pub async fn handle(
         &self,
         event: &[u8],
         ctx: &BatchContext,
     ) -> Result<Invocation, HandlerError> {
         let records = parse_event(event, &self.config.source)?;
-        let source = match records.first().map(|r| r.kind) {
-            Some(SourceKind::Kinesis) => "kinesis",
-            Some(SourceKind::SqsFifo) => "sqs",
-            None => "empty",
-        };
-        let mut link = self.link.lock().await;
-        let result = process_batch(
-            &records,
-            &self.store,
-            &mut *link,
-            &self.quarantine,
-            &self.decoder,
-            &self.config.pipeline,
-            ctx,
-        )
-        .await;
-        drop(link);
+        self.handle_records(&records, ctx).await
+    }
 
-        let response = batch_response(&records, &result.states)?;
-        for (r, s) in records.iter().zip(&result.states) {
+    /// Runs one batch of records (from an event, or from the SDK in the
+    /// runner and replay) through the pipeline.
+    pub async fn handle_records(
+        &self,
+        records: &[Record],
+        ctx: &BatchContext,
+    ) -> Result<Invocation, HandlerError> {
+        let mut link = self.link.lock().await;
+        let inv = self
+            .run_batch(records, &self.store, &mut *link, &self.quarantine, ctx)
+            .await;
+        drop(link);
+        let inv = inv?;
+        for (r, s) in records.iter().zip(&inv.states) {
             match s {
                 RecordState::Quarantined { reason } => tracing::warn!(
                     source = %r.source_arn, lane = %r.lane, position = %r.failure_id, %reason,
@@ -329,6 +337,48 @@ impl App {
                 _ => {}
             }
         }
+        Ok(inv)
+    }
+
+    /// The pipeline's own decisions for a batch, with nothing changed
+    /// anywhere: the store is only read ([`ReadOnly`]), no update is sent
+    /// ([`DryLink`]) and bad records are only noted ([`DryQuarantine`]).
+    /// What a real run would do on the store as it is now.
+    pub async fn dry_run_records(
+        &self,
+        records: &[Record],
+        ctx: &BatchContext,
+    ) -> Result<Invocation, HandlerError> {
+        let store = ReadOnly::new(&self.store);
+        let quarantine = DryQuarantine::default();
+        self.run_batch(records, &store, &mut DryLink, &quarantine, ctx)
+            .await
+    }
+
+    async fn run_batch<S: DedupeStore, L: TickerplantLink, Q: QuarantineSink>(
+        &self,
+        records: &[Record],
+        store: &S,
+        link: &mut L,
+        quarantine: &Q,
+        ctx: &BatchContext,
+    ) -> Result<Invocation, HandlerError> {
+        let source = match records.first().map(|r| r.kind) {
+            Some(SourceKind::Kinesis) => "kinesis",
+            Some(SourceKind::SqsFifo) => "sqs",
+            None => "empty",
+        };
+        let result = process_batch(
+            records,
+            store,
+            link,
+            quarantine,
+            &self.decoder,
+            &self.config.pipeline,
+            ctx,
+        )
+        .await;
+        let response = batch_response(records, &result.states)?;
         Ok(Invocation {
             source,
             response,

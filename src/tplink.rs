@@ -49,7 +49,7 @@ impl TpLink {
             Ok(shape) => shape,
             Err(e) => {
                 self.publisher.disconnect();
-                return Err(LinkError::Unavailable(e.to_string()));
+                return Err(LinkError::unavailable(e));
             }
         };
         let findings = preflight::compare(&p.schemas, &shape, &p.upd_func);
@@ -122,14 +122,14 @@ impl TpLink {
 fn link_error(e: ClientError) -> LinkError {
     match e {
         ClientError::Remote(text) => LinkError::Remote(text),
-        other => LinkError::Unavailable(other.to_string()),
+        other => LinkError::unavailable(other),
     }
 }
 
 /// A message this process built wrong is refused before any I/O, and
 /// named as ours: it says nothing about the tickerplant.
 fn check_local(msg: &[u8]) -> Result<(), LinkError> {
-    check_raw(msg).map_err(|e| LinkError::Local(e.to_string()))
+    check_raw(msg).map_err(LinkError::local)
 }
 
 impl TickerplantLink for TpLink {

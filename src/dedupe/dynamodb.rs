@@ -28,8 +28,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType,
-    PutRequest, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, WriteRequest,
+    KeysAndAttributes, PutRequest, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use futures_util::stream::{self, StreamExt};
@@ -56,6 +56,8 @@ const BATCH_WRITE_MAX: usize = 25;
 const RELEASE_ATTEMPTS: u32 = 3;
 /// Attempts at a chunk's unprocessed items before giving up.
 const BATCH_WRITE_ATTEMPTS: u32 = 5;
+/// DynamoDB's `BatchGetItem` limit.
+const BATCH_GET_MAX: usize = 100;
 /// Keys longer than this are stored by prefix and digest: DynamoDB limits a
 /// partition key to 2048 bytes.
 const MAX_KEY_BYTES: usize = 1024;
@@ -259,6 +261,54 @@ impl DynamoStore {
         )))
     }
 
+    /// Reads one `BatchGetItem` chunk of distinct partition keys,
+    /// consistently, asking again for what DynamoDB left unprocessed.
+    async fn read_chunk(
+        &self,
+        pks: Vec<String>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::with_capacity(pks.len());
+        let mut keys: Vec<HashMap<String, AttributeValue>> = pks
+            .iter()
+            .map(|pk| HashMap::from([(PK.to_string(), s(pk))]))
+            .collect();
+        for attempt in 0..BATCH_WRITE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(25u64 << attempt)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| self.transient("BatchGetItem (peek) request", e))?;
+            self.count();
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| self.transient("BatchGetItem (peek)", e))?;
+            if let Some(mut got) = out.responses {
+                items.extend(got.remove(&self.table).unwrap_or_default());
+            }
+            keys = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if keys.is_empty() {
+                return Ok(items);
+            }
+        }
+        Err(StoreError::Transient(format!(
+            "DynamoDB BatchGetItem (peek) on table {}: {} keys still unprocessed after {} attempts",
+            self.table,
+            keys.len(),
+            BATCH_WRITE_ATTEMPTS
+        )))
+    }
+
     /// Writes in `BatchWriteItem` chunks of 25, chunks concurrently (bounded).
     async fn write_batched(
         &self,
@@ -384,6 +434,41 @@ impl DedupeStore for DynamoStore {
             }
         }
         Err(first_err)
+    }
+
+    /// `BatchGetItem`, 100 keys to a request, chunks concurrently
+    /// (bounded); each item judged by the claim condition at `now_ms`.
+    async fn peek(&self, keys: &[String], now_ms: i64) -> Result<Vec<Claim>, StoreError> {
+        // One BatchGetItem may not name a key twice.
+        let mut seen = HashSet::new();
+        let pks: Vec<String> = keys
+            .iter()
+            .map(|k| key_pk(k))
+            .filter(|pk| seen.insert(pk.clone()))
+            .collect();
+        let reads: Vec<_> = pks
+            .chunks(BATCH_GET_MAX)
+            .map(|c| self.read_chunk(c.to_vec()))
+            .collect();
+        let results: Vec<_> = stream::iter(reads)
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let mut found: HashMap<String, HashMap<String, AttributeValue>> = HashMap::new();
+        for items in results {
+            for item in items? {
+                if let Some(AttributeValue::S(pk)) = item.get(PK) {
+                    found.insert(pk.clone(), item);
+                }
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|k| match found.get(&key_pk(k)) {
+                Some(item) if !claimable(item, now_ms) => classify(k, item),
+                _ => Claim::New,
+            })
+            .collect())
     }
 
     async fn complete(&self, keys: &[String], expires_at_s: i64) -> Result<(), StoreError> {
@@ -536,6 +621,19 @@ async fn enable_ttl(client: &Client, name: &str) {
     if let Err(e) = res {
         tracing::warn!(table = name, error = %e, "could not enable TTL on `expiration`");
     }
+}
+
+/// Whether [`CLAIM_CONDITION`] holds for an existing item at `now_ms`:
+/// expired by TTL, or an in-progress claim past its own expiry.
+fn claimable(item: &HashMap<String, AttributeValue>, now_ms: i64) -> bool {
+    let num = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
+        _ => None,
+    };
+    let expired = num(EXPIRATION).is_some_and(|exp| exp <= now_ms.div_euclid(1000));
+    let stale = matches!(item.get(STATUS), Some(AttributeValue::S(st)) if st == INPROGRESS)
+        && num(IN_PROGRESS_EXPIRATION).is_some_and(|t| t <= now_ms);
+    expired || stale
 }
 
 fn classify(key: &str, item: &HashMap<String, AttributeValue>) -> Claim {

@@ -45,6 +45,19 @@ impl MemoryStore {
     }
 }
 
+/// What a claim of a key in `state` at `now_ms` finds.
+fn claim_of(state: Option<&KeyState>, now_ms: i64) -> Claim {
+    match state {
+        Some(KeyState::Completed { expires_at_s })
+            if expires_at_s.saturating_mul(1000) > now_ms =>
+        {
+            Claim::Completed
+        }
+        Some(KeyState::InProgress { until_ms }) if *until_ms > now_ms => Claim::InProgress,
+        _ => Claim::New,
+    }
+}
+
 fn poisoned() -> StoreError {
     StoreError::Transient("memory store lock poisoned".into())
 }
@@ -95,17 +108,7 @@ impl DedupeStore for MemoryStore {
         Ok(keys
             .iter()
             .map(|k| {
-                let claim = match state.get(k) {
-                    Some(KeyState::Completed { expires_at_s })
-                        if expires_at_s.saturating_mul(1000) > now_ms =>
-                    {
-                        Claim::Completed
-                    }
-                    Some(KeyState::InProgress { until_ms }) if *until_ms > now_ms => {
-                        Claim::InProgress
-                    }
-                    _ => Claim::New,
-                };
+                let claim = claim_of(state.get(k), now_ms);
                 if claim == Claim::New {
                     state.insert(
                         k.clone(),
@@ -116,6 +119,16 @@ impl DedupeStore for MemoryStore {
                 }
                 claim
             })
+            .collect())
+    }
+
+    /// Counted as DynamoDB's `BatchGetItem`: one request per 100 keys.
+    async fn peek(&self, keys: &[String], now_ms: i64) -> Result<Vec<Claim>, StoreError> {
+        self.count(keys.len().div_ceil(100));
+        let state = self.keys.lock().map_err(|_| poisoned())?;
+        Ok(keys
+            .iter()
+            .map(|k| claim_of(state.get(k), now_ms))
             .collect())
     }
 
@@ -187,6 +200,23 @@ mod tests {
             s.claim(&k[..1], 100_001, 200_000).await.unwrap(),
             vec![Claim::New]
         );
+    }
+
+    #[tokio::test]
+    async fn peek_answers_as_a_claim_would_and_takes_nothing() {
+        let s = MemoryStore::new();
+        let k = keys(&["done", "held", "stale", "free"]);
+        s.claim(&k[..1], 0, 1000).await.unwrap();
+        s.complete(&k[..1], 100).await.unwrap();
+        s.hold("held", 5000);
+        s.hold("stale", 10);
+        let peeked = s.peek(&k, 20).await.unwrap();
+        assert_eq!(
+            peeked,
+            vec![Claim::Completed, Claim::InProgress, Claim::New, Claim::New]
+        );
+        // Peeking took nothing: a claim now finds the same.
+        assert_eq!(s.claim(&k, 20, 3000).await.unwrap(), peeked);
     }
 
     #[tokio::test]

@@ -6,6 +6,9 @@ use std::future::Future;
 
 pub mod dynamodb;
 pub mod memory;
+mod read_only;
+
+pub use read_only::ReadOnly;
 
 /// Keys given back in one request: DynamoDB's `TransactWriteItems` limit.
 pub const RELEASE_CHUNK: usize = 100;
@@ -69,6 +72,15 @@ pub trait DedupeStore: Send + Sync {
     /// in-progress keys are removed: a completed one stays completed.
     /// Batched, [`RELEASE_CHUNK`] keys to a request.
     fn release(&self, keys: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// What [`DedupeStore::claim`] would answer for each key at `now_ms`,
+    /// read consistently and taking nothing: `New` means free to claim.
+    /// Dry runs decide with it.
+    fn peek(
+        &self,
+        keys: &[String],
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send;
 
     /// Requests made so far (for the cost metrics).
     fn requests(&self) -> u64;

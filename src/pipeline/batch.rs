@@ -18,15 +18,48 @@ use crate::kdb::MsgType;
 use crate::source::seqno::cmp_seq;
 use crate::source::{lanes, Lane, Record, SourceKind};
 
-/// Work state while the batch is in flight.
+/// A record's state while the batch is in flight: decided, in the
+/// pipeline's one vocabulary (`RecordState`), or one of the two states that
+/// exist only mid-batch. Kept apart from `RecordState` so that neither can
+/// leak into a response: a batch never ends with a record to do or a bad
+/// record the quarantine has not taken (both end as `Pending`).
 #[derive(Clone, Debug, PartialEq)]
 enum Work {
+    /// Not decided: to decode and publish.
     Todo,
-    Duplicate,
+    /// Undecodable; waiting for the quarantine to take it.
     Bad(String),
-    Quarantined(String),
-    Forwarded,
-    Pending(String),
+    /// Decided. A later cut of its lane may still make it `Pending`.
+    Done(RecordState),
+}
+
+impl Work {
+    fn pending(reason: impl Into<String>) -> Work {
+        Work::Done(RecordState::Pending {
+            reason: reason.into(),
+        })
+    }
+
+    fn pending_reason(&self) -> Option<&str> {
+        match self {
+            Work::Done(RecordState::Pending { reason }) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Done for good: its keys complete and its lane's checkpoint may pass it.
+    fn is_done(&self) -> bool {
+        matches!(self, Work::Done(s) if s.is_done())
+    }
+
+    fn into_state(self) -> RecordState {
+        match self {
+            Work::Done(state) => state,
+            Work::Todo | Work::Bad(_) => RecordState::Pending {
+                reason: "not processed".into(),
+            },
+        }
+    }
 }
 
 struct Slots {
@@ -36,17 +69,33 @@ struct Slots {
 }
 
 impl Slots {
+    /// Every record to do, except those known bad before decoding.
+    fn new(records: &[Record], bad_records: BadRecords) -> Slots {
+        let n = records.len();
+        Slots {
+            work: records
+                .iter()
+                .map(|r| match &r.defect {
+                    Some(reason) => bad(reason.clone(), bad_records),
+                    None => Work::Todo,
+                })
+                .collect(),
+            message_key: vec![None; n],
+            payload_key: vec![None; n],
+        }
+    }
+
     /// Everything after a lane's first pending record is pending too, as
     /// the batch response will say (see `pipeline::response`).
     fn settle_cuts(&mut self, lanes: &[Lane]) {
         for lane in lanes {
             let mut cut: Option<String> = None;
             for &i in &lane.records {
-                match (&cut, &self.work[i]) {
-                    (None, Work::Pending(reason)) => cut = Some(reason.clone()),
-                    (Some(_), Work::Pending(_)) | (None, _) => {}
-                    (Some(reason), _) => {
-                        self.work[i] = Work::Pending(format!("after a pending record ({reason})"))
+                match (&cut, self.work[i].pending_reason()) {
+                    (None, Some(reason)) => cut = Some(reason.to_string()),
+                    (Some(_), Some(_)) | (None, None) => {}
+                    (Some(reason), None) => {
+                        self.work[i] = Work::pending(format!("after a pending record ({reason})"))
                     }
                 }
             }
@@ -56,7 +105,7 @@ impl Slots {
     fn pend_all_todo(&mut self, reason: &str) {
         for w in &mut self.work {
             if matches!(w, Work::Todo | Work::Bad(_)) {
-                *w = Work::Pending(reason.to_string());
+                *w = Work::pending(reason);
             }
         }
     }
@@ -68,6 +117,11 @@ fn ms_since(t: Instant) -> f64 {
 
 /// Processes one batch. Never fails as a whole: every problem becomes a
 /// record state, so the caller can always build an exact batch response.
+///
+/// The stages, in order: transport dedupe, decoding (with payload keys
+/// when a table defines them), quarantine, publish, commit. Each stage
+/// leaves every record it stops in a state, and settles the lane cuts
+/// before the next one looks.
 pub async fn process_batch<S, L, Q, D>(
     records: &[Record],
     store: &S,
@@ -83,62 +137,109 @@ where
     Q: QuarantineSink,
     D: Decoder,
 {
-    let n = records.len();
-    let lanes = lanes(records);
     let requests_before = store.requests();
-    let mut summary = Summary {
-        request_id: ctx.request_id.clone(),
-        records: n,
-        lanes: lanes.len(),
-        ..Summary::default()
+    let mut b = Batch {
+        records,
+        lanes: lanes(records),
+        decoder,
+        cfg,
+        ctx,
+        slots: Slots::new(records, cfg.bad_records),
+        summary: Summary::default(),
     };
-    let mut slots = Slots {
-        work: vec![Work::Todo; n],
-        message_key: vec![None; n],
-        payload_key: vec![None; n],
+    b.summary.request_id = ctx.request_id.clone();
+    b.summary.records = records.len();
+    b.summary.lanes = b.lanes.len();
+
+    let t = Instant::now();
+    let checkpoints = b.transport_dedupe(store).await;
+    let mut lane_rows = if decoder.has_payload_keys() && !b.out_of_time() {
+        let rows = b.decode_with_payload_keys(store).await;
+        b.summary.stage_ms.dedupe = ms_since(t) - b.summary.stage_ms.decode;
+        rows
+    } else {
+        b.summary.stage_ms.dedupe = ms_since(t);
+        let t = Instant::now();
+        let rows = b.decode_all();
+        b.summary.stage_ms.decode = ms_since(t);
+        rows
     };
-    let out_of_time = |ctx: &BatchContext| ctx.remaining() < cfg.deadline_margin;
-    for (i, r) in records.iter().enumerate() {
-        if let Some(reason) = &r.defect {
-            slots.work[i] = bad(reason.clone(), cfg.bad_records);
-        }
+
+    let t = Instant::now();
+    b.quarantine_bad(quarantine, &mut lane_rows).await;
+    b.summary.stage_ms.quarantine = ms_since(t);
+
+    let t = Instant::now();
+    if b.out_of_time() {
+        b.slots.pend_all_todo("deadline: no time left to publish");
+    } else {
+        publish(
+            records,
+            link,
+            &lane_rows,
+            &b.lanes,
+            &mut b.slots,
+            cfg,
+            ctx,
+            &mut b.summary,
+        )
+        .await;
+    }
+    b.summary.stage_ms.publish = ms_since(t);
+    b.slots.settle_cuts(&b.lanes);
+
+    // Commit what is done; release what is not.
+    let t = Instant::now();
+    commit(store, records, &b.lanes, &b.slots, &checkpoints, cfg, ctx).await;
+    b.summary.stage_ms.commit = ms_since(t);
+
+    b.summary.dedupe_requests = store.requests().saturating_sub(requests_before);
+    b.finish()
+}
+
+/// One batch in flight: what every stage reads, and the states it changes.
+struct Batch<'a, D> {
+    records: &'a [Record],
+    lanes: Vec<Lane>,
+    decoder: &'a D,
+    cfg: &'a PipelineConfig,
+    ctx: &'a BatchContext,
+    slots: Slots,
+    summary: Summary,
+}
+
+impl<D: Decoder> Batch<'_, D> {
+    fn out_of_time(&self) -> bool {
+        self.ctx.remaining() < self.cfg.deadline_margin
     }
 
-    // Transport dedupe.
-    let t = Instant::now();
-    let mut checkpoints: HashMap<String, Option<String>> = HashMap::new();
-    if out_of_time(ctx) {
-        slots.pend_all_todo("deadline: no time left to start");
-    } else if cfg.transport_dedupe || cfg.replay {
+    /// Lane checkpoints (Kinesis) or message keys (SQS, and every replayed
+    /// record). Returns the checkpoints read, which commit moves on.
+    async fn transport_dedupe<S: DedupeStore>(
+        &mut self,
+        store: &S,
+    ) -> HashMap<String, Option<String>> {
+        let mut checkpoints = HashMap::new();
+        let cfg = self.cfg;
+        if self.out_of_time() {
+            self.slots.pend_all_todo("deadline: no time left to start");
+            return checkpoints;
+        }
+        if !cfg.transport_dedupe && !cfg.replay {
+            return checkpoints;
+        }
         // Replay always keys records one by one: its records are behind
         // their lane checkpoints by definition (DESIGN §3).
         let by_checkpoint =
-            !cfg.replay && records.first().map(|r| r.kind) == Some(SourceKind::Kinesis);
+            !cfg.replay && self.records.first().map(|r| r.kind) == Some(SourceKind::Kinesis);
         if by_checkpoint {
-            let reads = join_all(lanes.iter().map(|l| store.checkpoint(&l.id))).await;
-            for (lane, read) in lanes.iter().zip(reads) {
-                match read {
-                    Ok(cp) => {
-                        if let Some(cp) = &cp {
-                            for &i in &lane.records {
-                                if cmp_seq(&records[i].position, cp).is_le() {
-                                    slots.work[i] = Work::Duplicate;
-                                }
-                            }
-                        }
-                        checkpoints.insert(lane.id.clone(), cp);
-                    }
-                    Err(e) => {
-                        for &i in &lane.records {
-                            slots.work[i] = Work::Pending(e.to_string());
-                        }
-                    }
-                }
-            }
+            self.skip_behind_checkpoints(store, &mut checkpoints).await;
         } else {
-            let wanted: Vec<(usize, String)> = (0..n)
-                .filter_map(|i| {
-                    let r = &records[i];
+            let wanted: Vec<(usize, String)> = self
+                .records
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
                     let key = match (&r.message_key, cfg.replay) {
                         (Some(k), _) => Some(k.clone()),
                         (None, true) => replay_key(r),
@@ -147,170 +248,217 @@ where
                     key.map(|k| (i, k))
                 })
                 .collect();
-            claim_into(store, &mut slots, &wanted, ctx, cfg, KeyKind::Message).await;
+            claim_into(
+                store,
+                &mut self.slots,
+                &wanted,
+                self.ctx,
+                cfg,
+                KeyKind::Message,
+            )
+            .await;
         }
-        slots.settle_cuts(&lanes);
+        self.slots.settle_cuts(&self.lanes);
+        checkpoints
     }
 
-    // Payload keys: producer retries and replays carry the same business id.
-    // The key comes out of the decode itself, so with keys on, lanes are
-    // decoded first and a lane is decoded again only when a claim turned one
-    // of its decoded records into a duplicate or a cut (rare): one JSON
-    // parse per record in the common case instead of two.
-    let mut lane_rows: Vec<D::Lane> = Vec::with_capacity(lanes.len());
-    if decoder.has_payload_keys() && !out_of_time(ctx) {
-        let mut decoded: Vec<Vec<usize>> = Vec::with_capacity(lanes.len());
-        let mut keyed: Vec<(usize, String)> = Vec::new();
+    /// One consistent read per lane; records at or below the checkpoint
+    /// are duplicates, and a lane whose read failed is pending whole.
+    async fn skip_behind_checkpoints<S: DedupeStore>(
+        &mut self,
+        store: &S,
+        checkpoints: &mut HashMap<String, Option<String>>,
+    ) {
+        let reads = join_all(self.lanes.iter().map(|l| store.checkpoint(&l.id))).await;
+        for (lane, read) in self.lanes.iter().zip(reads) {
+            match read {
+                Ok(cp) => {
+                    if let Some(cp) = &cp {
+                        for &i in &lane.records {
+                            if cmp_seq(&self.records[i].position, cp).is_le() {
+                                self.slots.work[i] = Work::Done(RecordState::Duplicate);
+                            }
+                        }
+                    }
+                    checkpoints.insert(lane.id.clone(), cp);
+                }
+                Err(e) => {
+                    for &i in &lane.records {
+                        self.slots.work[i] = Work::pending(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decodes, lane by lane, so each lane's runs stay in its order.
+    fn decode_all(&mut self) -> Vec<D::Lane> {
+        (0..self.lanes.len())
+            .map(|l| self.decode_lane(l, None).0)
+            .collect()
+    }
+
+    /// Payload keys: producer retries and replays carry the same business
+    /// id. The key comes out of the decode itself, so lanes are decoded
+    /// first and a lane is decoded again only when a claim turned one of
+    /// its decoded records into a duplicate or a cut (rare): one JSON
+    /// parse per record in the common case instead of two.
+    async fn decode_with_payload_keys<S: DedupeStore>(&mut self, store: &S) -> Vec<D::Lane> {
         let td = Instant::now();
-        for lane in &lanes {
-            let (rows, pushed) = decode_lane(
-                decoder,
-                records,
-                lane,
-                &mut slots,
-                cfg.bad_records,
-                Some(&mut keyed),
-            );
+        let mut lane_rows = Vec::with_capacity(self.lanes.len());
+        let mut decoded: Vec<Vec<usize>> = Vec::with_capacity(self.lanes.len());
+        let mut keyed: Vec<(usize, String)> = Vec::new();
+        for l in 0..self.lanes.len() {
+            let (rows, pushed) = self.decode_lane(l, Some(&mut keyed));
             lane_rows.push(rows);
             decoded.push(pushed);
         }
-        summary.stage_ms.decode = ms_since(td);
-        slots.settle_cuts(&lanes);
+        self.summary.stage_ms.decode = ms_since(td);
+        self.slots.settle_cuts(&self.lanes);
         let mut first_with: HashMap<String, usize> = HashMap::new();
         let mut wanted = Vec::new();
         for (i, key) in keyed {
-            if slots.work[i] != Work::Todo {
+            if self.slots.work[i] != Work::Todo {
                 continue;
             }
             // A second record with a key already in this batch is a
             // duplicate: the first carries the same business data, and is
             // retried if it does not get through.
             if first_with.insert(key.clone(), i).is_some() {
-                slots.work[i] = Work::Duplicate;
+                self.slots.work[i] = Work::Done(RecordState::Duplicate);
             } else {
                 wanted.push((i, key));
             }
         }
-        claim_into(store, &mut slots, &wanted, ctx, cfg, KeyKind::Payload).await;
-        slots.settle_cuts(&lanes);
+        claim_into(
+            store,
+            &mut self.slots,
+            &wanted,
+            self.ctx,
+            self.cfg,
+            KeyKind::Payload,
+        )
+        .await;
+        self.slots.settle_cuts(&self.lanes);
         let td = Instant::now();
-        for (l, lane) in lanes.iter().enumerate() {
-            if decoded[l].iter().any(|&i| slots.work[i] != Work::Todo) {
-                lane_rows[l] =
-                    decode_lane(decoder, records, lane, &mut slots, cfg.bad_records, None).0;
+        for (l, rows) in lane_rows.iter_mut().enumerate() {
+            if decoded[l].iter().any(|&i| self.slots.work[i] != Work::Todo) {
+                *rows = self.decode_lane(l, None).0;
             }
         }
-        summary.stage_ms.decode += ms_since(td);
-        summary.stage_ms.dedupe = ms_since(t) - summary.stage_ms.decode;
-    } else {
-        summary.stage_ms.dedupe = ms_since(t);
-        // Decode, lane by lane, so each lane's runs stay in its order.
-        let t = Instant::now();
-        for lane in &lanes {
-            lane_rows
-                .push(decode_lane(decoder, records, lane, &mut slots, cfg.bad_records, None).0);
-        }
-        summary.stage_ms.decode = ms_since(t);
+        self.summary.stage_ms.decode += ms_since(td);
+        lane_rows
     }
 
-    // Quarantine bad records before publishing: if a send fails the lane is
-    // cut there, and nothing after it may reach the tickerplant.
-    let t = Instant::now();
-    let bad: Vec<usize> = (0..n)
-        .filter(|&i| matches!(slots.work[i], Work::Bad(_)))
-        .collect();
-    if !bad.is_empty() {
+    /// Sends bad records to the quarantine before publishing: if a send
+    /// fails the lane is cut there, and nothing after it may reach the
+    /// tickerplant, so those lanes are decoded again up to the cut.
+    async fn quarantine_bad<Q: QuarantineSink>(
+        &mut self,
+        quarantine: &Q,
+        lane_rows: &mut [D::Lane],
+    ) {
+        let bad: Vec<(usize, String)> = self
+            .slots
+            .work
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| match w {
+                Work::Bad(reason) => Some((i, reason.clone())),
+                _ => None,
+            })
+            .collect();
+        if bad.is_empty() {
+            return;
+        }
         let items: Vec<QuarantineItem> = bad
             .iter()
-            .map(|&i| quarantine_item(&records[i], &slots.work[i]))
+            .map(|(i, reason)| quarantine_item(&self.records[*i], reason))
             .collect();
         let results = quarantine.send(&items).await;
         let mut cut_lanes = Vec::new();
-        for (k, &i) in bad.iter().enumerate() {
-            let reason = match &slots.work[i] {
-                Work::Bad(r) => r.clone(),
-                _ => continue,
-            };
+        for (k, (i, reason)) in bad.into_iter().enumerate() {
             match results.get(k) {
-                Some(Ok(())) => slots.work[i] = Work::Quarantined(reason),
+                Some(Ok(())) => {
+                    self.slots.work[i] = Work::Done(RecordState::Quarantined { reason })
+                }
                 other => {
                     let why = match other {
                         Some(Err(e)) => e.to_string(),
                         _ => "no result".into(),
                     };
-                    slots.work[i] = Work::Pending(format!("quarantine send failed: {why}"));
-                    cut_lanes.push(records[i].lane.clone());
+                    self.slots.work[i] = Work::pending(format!("quarantine send failed: {why}"));
+                    cut_lanes.push(self.records[i].lane.clone());
                 }
             }
         }
-        if !cut_lanes.is_empty() {
-            slots.settle_cuts(&lanes);
-            for (l, lane) in lanes.iter().enumerate() {
-                if cut_lanes.contains(&lane.id) {
-                    lane_rows[l] =
-                        decode_lane(decoder, records, lane, &mut slots, cfg.bad_records, None).0;
-                }
+        if cut_lanes.is_empty() {
+            return;
+        }
+        self.slots.settle_cuts(&self.lanes);
+        for l in 0..self.lanes.len() {
+            if cut_lanes.contains(&self.lanes[l].id) {
+                lane_rows[l] = self.decode_lane(l, None).0;
             }
         }
     }
-    summary.stage_ms.quarantine = ms_since(t);
 
-    // Publish.
-    let t = Instant::now();
-    if out_of_time(ctx) {
-        slots.pend_all_todo("deadline: no time left to publish");
-    } else {
-        publish(
-            records,
-            link,
-            &lane_rows,
-            &lanes,
-            &mut slots,
-            cfg,
-            ctx,
-            &mut summary,
-        )
-        .await;
-    }
-    summary.stage_ms.publish = ms_since(t);
-
-    slots.settle_cuts(&lanes);
-
-    // Commit what is done; release what is not.
-    let t = Instant::now();
-    commit(store, records, &lanes, &slots, &checkpoints, cfg, ctx).await;
-    summary.stage_ms.commit = ms_since(t);
-
-    let states: Vec<RecordState> = slots
-        .work
-        .into_iter()
-        .map(|w| match w {
-            Work::Forwarded => RecordState::Forwarded,
-            Work::Duplicate => RecordState::Duplicate,
-            Work::Quarantined(reason) => RecordState::Quarantined { reason },
-            Work::Pending(reason) => RecordState::Pending { reason },
-            Work::Todo | Work::Bad(_) => RecordState::Pending {
-                reason: "not processed".into(),
-            },
-        })
-        .collect();
-    for (i, s) in states.iter().enumerate() {
-        match s {
-            RecordState::Forwarded => summary.forwarded += 1,
-            RecordState::Duplicate => summary.duplicates += 1,
-            RecordState::Quarantined { .. } => summary.quarantined += 1,
-            RecordState::Pending { reason } => {
-                summary.failed += 1;
-                if summary.failure_reasons.len() < 5 {
-                    summary
-                        .failure_reasons
-                        .push(format!("{}: {reason}", records[i].failure_id));
+    /// Decodes lane `l`'s records that are still to do, in order, stopping
+    /// at a cut. Returns the rows and the records whose rows they hold;
+    /// with `keys`, each such record's payload key is added to it.
+    fn decode_lane(
+        &mut self,
+        l: usize,
+        mut keys: Option<&mut Vec<(usize, String)>>,
+    ) -> (D::Lane, Vec<usize>) {
+        let bad_records = self.cfg.bad_records;
+        let mut rows = self.decoder.lane();
+        let mut pushed = Vec::new();
+        for &i in &self.lanes[l].records {
+            match &self.slots.work[i] {
+                w if w.pending_reason().is_some() => break,
+                Work::Todo => {}
+                _ => continue,
+            }
+            match rows.push(i, &self.records[i]) {
+                Ok(key) => {
+                    pushed.push(i);
+                    if let (Some(keys), Some(key)) = (keys.as_deref_mut(), key) {
+                        keys.push((i, key));
+                    }
+                }
+                Err(reason) => {
+                    self.slots.work[i] = bad(reason.to_string(), bad_records);
+                    if bad_records == BadRecords::Fail {
+                        break;
+                    }
                 }
             }
         }
+        (rows, pushed)
     }
-    summary.dedupe_requests = store.requests().saturating_sub(requests_before);
-    BatchResult { states, summary }
+
+    /// The final states, counted into the summary.
+    fn finish(self) -> BatchResult {
+        let mut summary = self.summary;
+        let states: Vec<RecordState> = self.slots.work.into_iter().map(Work::into_state).collect();
+        for (i, s) in states.iter().enumerate() {
+            match s {
+                RecordState::Forwarded => summary.forwarded += 1,
+                RecordState::Duplicate => summary.duplicates += 1,
+                RecordState::Quarantined { .. } => summary.quarantined += 1,
+                RecordState::Pending { reason } => {
+                    summary.failed += 1;
+                    if summary.failure_reasons.len() < 5 {
+                        summary
+                            .failure_reasons
+                            .push(format!("{}: {reason}", self.records[i].failure_id));
+                    }
+                }
+            }
+        }
+        BatchResult { states, summary }
+    }
 }
 
 /// The per-record key of a replayed Kinesis record: `kin#<stream
@@ -367,7 +515,7 @@ async fn claim_into<S: DedupeStore>(
             Ok(claims) => claims,
             Err(reason) => {
                 for (i, _) in chunk {
-                    slots.work[*i] = Work::Pending(reason.clone());
+                    slots.work[*i] = Work::pending(reason.clone());
                 }
                 continue;
             }
@@ -378,71 +526,31 @@ async fn claim_into<S: DedupeStore>(
                     KeyKind::Message => slots.message_key[*i] = Some(key.clone()),
                     KeyKind::Payload => slots.payload_key[*i] = Some(key.clone()),
                 },
-                Claim::Completed => slots.work[*i] = Work::Duplicate,
+                Claim::Completed => slots.work[*i] = Work::Done(RecordState::Duplicate),
                 Claim::InProgress => {
                     slots.work[*i] =
-                        Work::Pending(format!("key {key} is in progress in another invocation"))
+                        Work::pending(format!("key {key} is in progress in another invocation"))
                 }
             }
         }
     }
-}
-
-/// Decodes a lane's records that are still to do, in order, stopping at a
-/// cut. Returns the rows and the records whose rows they hold; with `keys`,
-/// each such record's payload key is added to it.
-fn decode_lane<D: Decoder>(
-    decoder: &D,
-    records: &[Record],
-    lane: &Lane,
-    slots: &mut Slots,
-    bad_records: BadRecords,
-    mut keys: Option<&mut Vec<(usize, String)>>,
-) -> (D::Lane, Vec<usize>) {
-    let mut rows = decoder.lane();
-    let mut pushed = Vec::new();
-    for &i in &lane.records {
-        match &slots.work[i] {
-            Work::Pending(_) => break,
-            Work::Todo => {}
-            _ => continue,
-        }
-        match rows.push(i, &records[i]) {
-            Ok(key) => {
-                pushed.push(i);
-                if let (Some(keys), Some(key)) = (keys.as_deref_mut(), key) {
-                    keys.push((i, key));
-                }
-            }
-            Err(reason) => {
-                slots.work[i] = bad(reason.to_string(), bad_records);
-                if bad_records == BadRecords::Fail {
-                    break;
-                }
-            }
-        }
-    }
-    (rows, pushed)
 }
 
 /// A record that cannot be decoded: quarantined, or the lane's cut.
 fn bad(reason: String, mode: BadRecords) -> Work {
     match mode {
         BadRecords::Quarantine => Work::Bad(reason),
-        BadRecords::Fail => Work::Pending(format!("bad record: {reason}")),
+        BadRecords::Fail => Work::pending(format!("bad record: {reason}")),
     }
 }
 
-fn quarantine_item(r: &Record, work: &Work) -> QuarantineItem {
+fn quarantine_item(r: &Record, reason: &str) -> QuarantineItem {
     QuarantineItem {
         source_arn: r.source_arn.clone(),
         lane: r.lane.clone(),
         position: r.position.clone(),
         failure_id: r.failure_id.clone(),
-        reason: match work {
-            Work::Bad(reason) => reason.clone(),
-            _ => String::new(),
-        },
+        reason: reason.to_string(),
         payload: base64::engine::general_purpose::STANDARD.encode(&r.payload),
     }
 }
@@ -463,6 +571,19 @@ fn log_refused(records: &[Record], lane: &Lane, run: &EncodedRun, q_error: &str)
     );
 }
 
+/// What sending the runs found out, per lane and run.
+struct Sent {
+    confirmed: Vec<Vec<bool>>,
+    /// Why a lane's unconfirmed runs were not confirmed: a lane-local
+    /// error (refused by q, or built wrong here).
+    lane_error: Vec<Option<String>>,
+    /// Why the whole send stopped (link down, deadline), if it did.
+    stopped: Option<String>,
+}
+
+/// Encodes each lane's runs, sends them in the configured mode, and
+/// decides the records they carry: forwarded when every run carrying
+/// them is confirmed, else pending with the reason.
 #[allow(clippy::too_many_arguments)]
 async fn publish<L: TickerplantLink, R: LaneRows>(
     records: &[Record],
@@ -492,181 +613,229 @@ async fn publish<L: TickerplantLink, R: LaneRows>(
     for lane in lanes {
         for &i in &lane.records {
             if slots.work[i] == Work::Todo && !carried[i] {
-                slots.work[i] = Work::Forwarded;
+                slots.work[i] = Work::Done(RecordState::Forwarded);
             }
         }
     }
     if runs.iter().all(|r| r.is_empty()) {
         return;
     }
-    let mut confirmed: Vec<Vec<bool>> = runs.iter().map(|r| vec![false; r.len()]).collect();
-    // Why a lane's unconfirmed runs were not confirmed: a lane-local remote
-    // error (sync mode), else the reason the whole send stopped.
-    let mut lane_error: Vec<Option<String>> = vec![None; runs.len()];
-    let mut stopped: Option<String> = None;
+    let mut sent = Sent {
+        confirmed: runs.iter().map(|r| vec![false; r.len()]).collect(),
+        lane_error: vec![None; runs.len()],
+        stopped: None,
+    };
     let until = ctx
         .deadline
         .checked_sub(cfg.deadline_margin)
         .unwrap_or(ctx.deadline);
-    if let Err(e) = link.ensure_connected(until).await {
-        stopped = Some(e.to_string());
+    match link.ensure_connected(until).await {
+        Err(e) => sent.stopped = Some(e.reason()),
+        Ok(()) => match cfg.publish {
+            PublishMode::Async => send_async(link, &runs, &mut sent, cfg, ctx, summary).await,
+            PublishMode::Sync | PublishMode::Pipelined => {
+                send_sync_rounds(records, link, &runs, lanes, &mut sent, cfg, ctx, summary).await
+            }
+        },
     }
-    match cfg.publish {
-        _ if stopped.is_some() => {}
-        PublishMode::Async => {
-            let mut in_flight: Vec<(usize, usize)> = Vec::new();
-            let mut unchased = 0usize;
-            'send: for (l, lane_runs) in runs.iter().enumerate() {
-                for (k, run) in lane_runs.iter().enumerate() {
-                    if ctx.remaining() < cfg.deadline_margin {
-                        stopped = Some("deadline: stopped publishing".into());
-                        break 'send;
-                    }
-                    match link.send_async(&run.bytes).await {
-                        Ok(()) => {}
-                        Err(e @ LinkError::Local(_)) => {
-                            lane_error[l] = Some(e.to_string());
-                            continue 'send;
-                        }
-                        Err(e) => {
-                            stopped = Some(e.to_string());
-                            break 'send;
-                        }
-                    }
+    settle_runs(&runs, &sent, slots, summary);
+}
+
+/// Async messages, a sync chaser every `chase_every_bytes` and at the end:
+/// a run is confirmed by the first chaser answered after it.
+async fn send_async<L: TickerplantLink>(
+    link: &mut L,
+    runs: &[Vec<EncodedRun>],
+    sent: &mut Sent,
+    cfg: &PipelineConfig,
+    ctx: &BatchContext,
+    summary: &mut Summary,
+) {
+    let mut in_flight: Vec<(usize, usize)> = Vec::new();
+    let mut unchased = 0usize;
+    'send: for (l, lane_runs) in runs.iter().enumerate() {
+        for (k, run) in lane_runs.iter().enumerate() {
+            if ctx.remaining() < cfg.deadline_margin {
+                sent.stopped = Some("deadline: stopped publishing".into());
+                break 'send;
+            }
+            match link.send_async(&run.bytes).await {
+                Ok(()) => {}
+                Err(e @ LinkError::Local(_)) => {
+                    sent.lane_error[l] = Some(e.reason());
+                    continue 'send;
+                }
+                Err(e) => {
+                    sent.stopped = Some(e.reason());
+                    break 'send;
+                }
+            }
+            summary.messages_sent += 1;
+            summary.bytes_sent += run.bytes.len();
+            unchased += run.bytes.len();
+            in_flight.push((l, k));
+            if unchased >= cfg.chase_every_bytes {
+                unchased = 0;
+                if let Err(e) = link.chase().await {
+                    sent.stopped = Some(e.reason());
+                    break 'send;
+                }
+                in_flight
+                    .drain(..)
+                    .for_each(|(l, k)| sent.confirmed[l][k] = true);
+            }
+        }
+    }
+    if sent.stopped.is_none() && !in_flight.is_empty() {
+        match link.chase().await {
+            Ok(()) => in_flight
+                .drain(..)
+                .for_each(|(l, k)| sent.confirmed[l][k] = true),
+            Err(e) => sent.stopped = Some(e.reason()),
+        }
+    }
+}
+
+/// Rounds of sync runs written back to back, then their replies. Sync: the
+/// next run of every lane still going, so a lane never has a run in flight
+/// behind an unanswered one and a refused run is the last of its lane the
+/// tickerplant sees. Pipelined: every run left (up to the byte bound), so a
+/// lane's later runs may already be in when an earlier one is refused.
+#[allow(clippy::too_many_arguments)]
+async fn send_sync_rounds<L: TickerplantLink>(
+    records: &[Record],
+    link: &mut L,
+    runs: &[Vec<EncodedRun>],
+    lanes: &[Lane],
+    sent: &mut Sent,
+    cfg: &PipelineConfig,
+    ctx: &BatchContext,
+    summary: &mut Summary,
+) {
+    let per_lane = match cfg.publish {
+        PublishMode::Sync => 1,
+        _ => usize::MAX,
+    };
+    let mut next = vec![0usize; runs.len()];
+    'rounds: loop {
+        let round = next_round(
+            runs,
+            &next,
+            &sent.lane_error,
+            per_lane,
+            cfg.chase_every_bytes,
+        );
+        if round.is_empty() {
+            break;
+        }
+        if ctx.remaining() < cfg.deadline_margin {
+            sent.stopped = Some("deadline: stopped publishing".into());
+            break;
+        }
+        let msgs: Vec<&[u8]> = round
+            .iter()
+            .map(|&(l, k)| runs[l][k].bytes.as_slice())
+            .collect();
+        let results = link.send_sync_all(&msgs).await;
+        for (&(l, k), r) in round.iter().zip(results) {
+            let run = &runs[l][k];
+            let behind_refusal = sent.lane_error[l].is_some();
+            match r {
+                Ok(()) if behind_refusal => {
                     summary.messages_sent += 1;
                     summary.bytes_sent += run.bytes.len();
-                    unchased += run.bytes.len();
-                    in_flight.push((l, k));
-                    if unchased >= cfg.chase_every_bytes {
-                        unchased = 0;
-                        if let Err(e) = link.chase().await {
-                            stopped = Some(e.to_string());
-                            break 'send;
-                        }
-                        in_flight
-                            .drain(..)
-                            .for_each(|(l, k)| confirmed[l][k] = true);
+                    summary.accepted_behind_refusal += 1;
+                }
+                Ok(()) => {
+                    sent.confirmed[l][k] = true;
+                    next[l] = k + 1;
+                    summary.messages_sent += 1;
+                    summary.bytes_sent += run.bytes.len();
+                }
+                // Deterministic for this run: cut its lane, go on with the
+                // other lanes.
+                Err(LinkError::Remote(e)) => {
+                    summary.messages_sent += 1;
+                    summary.bytes_sent += run.bytes.len();
+                    summary.refused_updates += 1;
+                    if !behind_refusal {
+                        log_refused(records, &lanes[l], run, &e);
+                        sent.lane_error[l] = Some(format!(
+                            "tickerplant refused {} rows of {}: '{e}",
+                            run.rows, run.table
+                        ));
                     }
                 }
-            }
-            if stopped.is_none() && !in_flight.is_empty() {
-                match link.chase().await {
-                    Ok(()) => in_flight
-                        .drain(..)
-                        .for_each(|(l, k)| confirmed[l][k] = true),
-                    Err(e) => stopped = Some(e.to_string()),
-                }
-            }
-        }
-        PublishMode::Sync | PublishMode::Pipelined => {
-            // Rounds of sync runs written back to back, then their replies.
-            // Sync: the next run of every lane still going, so a lane never
-            // has a run in flight behind an unanswered one and a refused
-            // run is the last of its lane the tickerplant sees. Pipelined:
-            // every run left (up to the byte bound), so a lane's later runs
-            // may already be in when an earlier one is refused.
-            let per_lane = match cfg.publish {
-                PublishMode::Sync => 1,
-                _ => usize::MAX,
-            };
-            let mut next = vec![0usize; runs.len()];
-            'rounds: loop {
-                let mut round: Vec<(usize, usize)> = Vec::new();
-                let mut round_bytes = 0usize;
-                'fill: for (l, lane_runs) in runs.iter().enumerate() {
-                    if lane_error[l].is_some() {
-                        continue;
-                    }
-                    for k in (next[l]..lane_runs.len()).take(per_lane) {
-                        if !round.is_empty() && round_bytes >= cfg.chase_every_bytes {
-                            break 'fill;
-                        }
-                        round_bytes += lane_runs[k].bytes.len();
-                        round.push((l, k));
+                Err(e @ LinkError::Local(_)) => {
+                    if !behind_refusal {
+                        sent.lane_error[l] = Some(e.reason());
                     }
                 }
-                if round.is_empty() {
-                    break;
+                Err(e) => {
+                    sent.stopped = Some(e.reason());
+                    break 'rounds;
                 }
-                if ctx.remaining() < cfg.deadline_margin {
-                    stopped = Some("deadline: stopped publishing".into());
-                    break;
-                }
-                let msgs: Vec<&[u8]> = round
-                    .iter()
-                    .map(|&(l, k)| runs[l][k].bytes.as_slice())
-                    .collect();
-                let results = link.send_sync_all(&msgs).await;
-                for (&(l, k), r) in round.iter().zip(results) {
-                    let run = &runs[l][k];
-                    let behind_refusal = lane_error[l].is_some();
-                    match r {
-                        Ok(()) if behind_refusal => {
-                            summary.messages_sent += 1;
-                            summary.bytes_sent += run.bytes.len();
-                            summary.accepted_behind_refusal += 1;
-                        }
-                        Ok(()) => {
-                            confirmed[l][k] = true;
-                            next[l] = k + 1;
-                            summary.messages_sent += 1;
-                            summary.bytes_sent += run.bytes.len();
-                        }
-                        // Deterministic for this run: cut its lane, go on
-                        // with the other lanes.
-                        Err(LinkError::Remote(e)) => {
-                            summary.messages_sent += 1;
-                            summary.bytes_sent += run.bytes.len();
-                            summary.refused_updates += 1;
-                            if !behind_refusal {
-                                log_refused(records, &lanes[l], run, &e);
-                                lane_error[l] = Some(format!(
-                                    "tickerplant refused {} rows of {}: '{e}",
-                                    run.rows, run.table
-                                ));
-                            }
-                        }
-                        Err(e @ LinkError::Local(_)) => {
-                            if !behind_refusal {
-                                lane_error[l] = Some(e.to_string());
-                            }
-                        }
-                        Err(e) => {
-                            stopped = Some(e.to_string());
-                            break 'rounds;
-                        }
-                    }
-                }
-            }
-            if summary.accepted_behind_refusal > 0 {
-                tracing::warn!(
-                    runs = summary.accepted_behind_refusal,
-                    "TICKBRIDGE_PUBLISH=pipelined: updates sent behind a refused one were accepted; \
-                     they are reported failed with it and will be sent again on the retry"
-                );
             }
         }
     }
-    let stopped = stopped.unwrap_or_else(|| "not sent".into());
+    if summary.accepted_behind_refusal > 0 {
+        tracing::warn!(
+            runs = summary.accepted_behind_refusal,
+            "TICKBRIDGE_PUBLISH=pipelined: updates sent behind a refused one were accepted; \
+             they are reported failed with it and will be sent again on the retry"
+        );
+    }
+}
+
+/// The next round: up to `per_lane` runs of each lane still going, from
+/// `next`, ending at about `max_bytes` (one run at least).
+fn next_round(
+    runs: &[Vec<EncodedRun>],
+    next: &[usize],
+    lane_error: &[Option<String>],
+    per_lane: usize,
+    max_bytes: usize,
+) -> Vec<(usize, usize)> {
+    let mut round: Vec<(usize, usize)> = Vec::new();
+    let mut round_bytes = 0usize;
+    for (l, lane_runs) in runs.iter().enumerate() {
+        if lane_error[l].is_some() {
+            continue;
+        }
+        for k in (next[l]..lane_runs.len()).take(per_lane) {
+            if !round.is_empty() && round_bytes >= max_bytes {
+                return round;
+            }
+            round_bytes += lane_runs[k].bytes.len();
+            round.push((l, k));
+        }
+    }
+    round
+}
+
+/// Records carried by an unconfirmed run are pending with its lane's
+/// reason (or why the send stopped); the rest that were still to do were
+/// carried only by confirmed runs, and are forwarded.
+fn settle_runs(runs: &[Vec<EncodedRun>], sent: &Sent, slots: &mut Slots, summary: &mut Summary) {
+    let stopped = sent.stopped.as_deref().unwrap_or("not sent");
     for (l, lane_runs) in runs.iter().enumerate() {
         for (k, run) in lane_runs.iter().enumerate() {
-            if confirmed[l][k] {
+            if sent.confirmed[l][k] {
                 *summary.rows_per_table.entry(run.table.clone()).or_default() += run.rows;
                 continue;
             }
-            let reason = lane_error[l].as_deref().unwrap_or(&stopped);
+            let reason = sent.lane_error[l].as_deref().unwrap_or(stopped);
             for &i in &run.records {
                 if slots.work[i] == Work::Todo {
-                    slots.work[i] = Work::Pending(reason.to_string());
+                    slots.work[i] = Work::pending(reason);
                 }
             }
         }
     }
-    // Whatever is still to do was carried only by confirmed runs.
     for run in runs.iter().flatten() {
         for &i in &run.records {
             if slots.work[i] == Work::Todo {
-                slots.work[i] = Work::Forwarded;
+                slots.work[i] = Work::Done(RecordState::Forwarded);
             }
         }
     }
@@ -695,12 +864,7 @@ async fn commit<S: DedupeStore>(
     cfg: &PipelineConfig,
     ctx: &BatchContext,
 ) {
-    let done = |i: usize| {
-        matches!(
-            slots.work[i],
-            Work::Forwarded | Work::Duplicate | Work::Quarantined(_)
-        )
-    };
+    let done = |i: usize| slots.work[i].is_done();
     // Lane checkpoints move to the last record of the lane's done prefix.
     let mut moves = Vec::new();
     for lane in lanes {
@@ -724,7 +888,7 @@ async fn commit<S: DedupeStore>(
     let mut release = Vec::new();
     for i in 0..slots.work.len() {
         let finished = done(i);
-        let payload_done = matches!(slots.work[i], Work::Forwarded);
+        let payload_done = slots.work[i] == Work::Done(RecordState::Forwarded);
         if let Some(k) = &slots.message_key[i] {
             if finished {
                 complete.push(k.clone())

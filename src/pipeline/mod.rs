@@ -16,6 +16,7 @@ use crate::kdb::MsgType;
 use crate::source::Record;
 
 mod batch;
+pub mod dry_run;
 pub mod response;
 pub mod schema_decoder;
 
@@ -165,22 +166,53 @@ pub trait Decoder: Sync {
     ) -> Result<Option<String>, <Self::Lane as LaneRows>::Error>;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What an unsent or unconfirmed update failed on, shared so that one
+/// failure can stand for every run behind it.
+pub type LinkCause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// Why the link did not carry an update. Variants that wrap an error keep
+/// it as their `source()` and do not repeat it in their own text;
+/// [`LinkError::reason`] gives both on one line.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LinkError {
     /// The tickerplant answered with a q error (`'type`, unknown table).
     #[error("tickerplant error '{0}")]
     Remote(String),
     /// Not connected, timed out, or the connection broke.
-    #[error("tickerplant unavailable: {0}")]
-    Unavailable(String),
+    #[error("tickerplant unavailable")]
+    Unavailable(#[source] LinkCause),
     /// The tickerplant's tables or update function differ from the schemas
     /// (preflight): nothing is sent until that is fixed.
     #[error("tickerplant does not match the schemas: {0}")]
     Mismatch(String),
     /// The message was not sent because it is malformed here (a bug, not
     /// the tickerplant's state): only the lane that owns it stops.
-    #[error("update not sent: {0}")]
-    Local(String),
+    #[error("update not sent")]
+    Local(#[source] LinkCause),
+}
+
+impl LinkError {
+    pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> LinkError {
+        LinkError::Unavailable(cause.into().into())
+    }
+
+    pub fn local(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> LinkError {
+        LinkError::Local(cause.into().into())
+    }
+
+    /// The error and its causes on one line, e.g. `tickerplant
+    /// unavailable: i/o: connection refused`: the reason a record is left
+    /// pending, and what logs show.
+    pub fn reason(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
+    }
 }
 
 /// The tickerplant connection as the pipeline needs it.

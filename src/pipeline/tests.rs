@@ -91,13 +91,13 @@ struct FakeLink {
 impl TickerplantLink for FakeLink {
     async fn ensure_connected(&mut self, _until: Instant) -> Result<(), LinkError> {
         if self.down {
-            return Err(LinkError::Unavailable("connection refused".into()));
+            return Err(LinkError::unavailable("connection refused"));
         }
         Ok(())
     }
     async fn send_async(&mut self, msg: &[u8]) -> Result<(), LinkError> {
         if self.break_after_sends == Some(self.sent.len()) {
-            return Err(LinkError::Unavailable("broken pipe".into()));
+            return Err(LinkError::unavailable("broken pipe"));
         }
         self.sent.push(String::from_utf8_lossy(msg).into_owned());
         Ok(())
@@ -106,7 +106,7 @@ impl TickerplantLink for FakeLink {
         let text = String::from_utf8_lossy(msg).into_owned();
         if let Some(t) = &self.malformed_table {
             if text.starts_with(&format!("{t}:")) {
-                return Err(LinkError::Local("bad length".into()));
+                return Err(LinkError::local("bad length"));
             }
         }
         if let Some(t) = &self.reject_table {
@@ -736,6 +736,14 @@ impl DedupeStore for SlowStore {
         }
         self.inner.release(keys).await
     }
+    async fn peek(
+        &self,
+        keys: &[String],
+        now_ms: i64,
+    ) -> Result<Vec<crate::dedupe::Claim>, crate::dedupe::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.peek(keys, now_ms).await
+    }
     fn requests(&self) -> u64 {
         self.inner.requests()
     }
@@ -891,4 +899,102 @@ async fn a_message_built_wrong_here_cuts_only_its_lane() {
     let reasons = r.result.summary.failure_reasons.join("; ");
     assert!(reasons.contains("update not sent"), "{reasons}");
     assert!(!reasons.contains("unavailable"), "{reasons}");
+}
+
+/// A store holding a live claim on `m5`, as another invocation would.
+fn store_with_live_claim() -> MemoryStore {
+    let store = MemoryStore::new();
+    store.hold("m5", crate::clock::now_ms() + 600_000);
+    store
+}
+
+#[tokio::test]
+async fn dry_run_decides_as_the_pipeline_does_and_changes_nothing() {
+    use super::dry_run::{DryLink, DryQuarantine};
+    use crate::dedupe::{Claim, ReadOnly};
+    let recs = vec![
+        sqs("g1", "m1", "trade:1#k1"),
+        // The same payload key in the batch: a duplicate of m1.
+        sqs("g1", "m2", "trade:2#k1"),
+        // Bad: quarantined, and its lane goes on.
+        sqs("g2", "m3", "no table"),
+        sqs("g2", "m4", "trade:4"),
+        // Claimed by a live invocation: its lane is cut here.
+        sqs("g3", "m5", "trade:5"),
+        sqs("g3", "m6", "trade:6"),
+    ];
+    let cfg = PipelineConfig::default();
+    let keys: Vec<String> = ["m1", "m2", "m3", "m4", "m5", "m6", "trade#k1"]
+        .map(String::from)
+        .to_vec();
+
+    let store = store_with_live_claim();
+    let before = store.peek(&keys, crate::clock::now_ms()).await.unwrap();
+    let dry_q = DryQuarantine::default();
+    let dry = process_batch(
+        &recs,
+        &ReadOnly::new(&store),
+        &mut DryLink,
+        &dry_q,
+        &FakeDecoder,
+        &cfg,
+        &ctx(),
+    )
+    .await;
+    // Nothing was taken, completed or released.
+    assert_eq!(
+        store.peek(&keys, crate::clock::now_ms()).await.unwrap(),
+        before
+    );
+    assert_eq!(
+        dry_q
+            .items()
+            .iter()
+            .map(|i| i.failure_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["m3"]
+    );
+
+    // A real run on a store in the same state decides the same.
+    let real_store = store_with_live_claim();
+    let mut link = FakeLink::default();
+    let q = FakeQuarantine::default();
+    let real = run(&recs, &real_store, &mut link, &q, &cfg, &ctx()).await;
+    assert_eq!(dry.states, real.result.states);
+    assert_eq!(
+        (
+            dry.summary.forwarded,
+            dry.summary.duplicates,
+            dry.summary.quarantined,
+            dry.summary.failed
+        ),
+        (2, 1, 1, 2)
+    );
+    assert_eq!(link.sent, vec!["trade:1", "trade:4"]);
+
+    // After the real run, a dry run finds what it did: duplicates, and the
+    // lane still held.
+    let after = process_batch(
+        &recs,
+        &ReadOnly::new(&real_store),
+        &mut DryLink,
+        &DryQuarantine::default(),
+        &FakeDecoder,
+        &cfg,
+        &ctx(),
+    )
+    .await;
+    let dup = RecordState::Duplicate;
+    assert_eq!(
+        after.states[..4],
+        [dup.clone(), dup.clone(), dup.clone(), dup]
+    );
+    assert!(pending(&after.states) == vec![4, 5], "{:?}", after.states);
+    assert_eq!(
+        real_store
+            .peek(&keys[4..5], crate::clock::now_ms())
+            .await
+            .unwrap(),
+        vec![Claim::InProgress]
+    );
 }

@@ -11,15 +11,16 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::error::{DisplayErrorContext, SdkError};
 use aws_sdk_kinesis::operation::get_records::GetRecordsError;
+use aws_sdk_kinesis::types::Record as KRecord;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_sqs::types::Message;
-use base64::Engine;
-use serde_json::json;
 
 use super::on_failure::{parse_body, KinesisBatchInfo};
-use super::{Fate, Replayer};
+use super::{ReplayError, Replayer};
 use crate::aws::sqs;
+use crate::pipeline::RecordState;
 use crate::source::seqno::cmp_seq;
+use crate::source::{kinesis, Record};
 
 /// Records per pipeline batch.
 const CHUNK: usize = 500;
@@ -37,18 +38,11 @@ pub struct KinesisReplay {
     pub page_limit: i32,
 }
 
-/// One record read back from the stream.
-#[derive(Clone, Debug)]
-pub struct StreamRecord {
-    pub sequence_number: String,
-    pub partition_key: String,
-    pub data: Vec<u8>,
-    pub arrival_s: f64,
-}
-
 impl KinesisReplay {
-    pub async fn run(&self, rep: &mut Replayer) -> Result<(), String> {
-        let (visible, _) = sqs::depth(&self.sqs, &self.queue_url).await?;
+    pub async fn run(&self, rep: &mut Replayer) -> Result<(), ReplayError> {
+        let (visible, _) = sqs::depth(&self.sqs, &self.queue_url)
+            .await
+            .map_err(ReplayError::Queue)?;
         rep.expect("replay kinesis (records)", None);
         tracing::info!(queue = %self.queue_url, messages = visible, "on-failure records to replay");
         let mut held: Vec<Message> = Vec::new();
@@ -64,7 +58,7 @@ impl KinesisReplay {
         rep: &mut Replayer,
         held: &mut Vec<Message>,
         seen: &mut HashSet<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReplayError> {
         loop {
             if rep.at_max() {
                 return Ok(());
@@ -76,7 +70,8 @@ impl KinesisReplay {
                 self.visibility_timeout,
                 Duration::from_secs(1),
             )
-            .await?;
+            .await
+            .map_err(ReplayError::Queue)?;
             let batch: Vec<Message> = batch
                 .into_iter()
                 .filter(|m| seen.insert(m.message_id().unwrap_or_default().to_string()))
@@ -109,7 +104,8 @@ impl KinesisReplay {
         let info = match parse_body(m.body().unwrap_or_default()) {
             Ok(r) => r.kinesis_batch_info,
             Err(e) => {
-                rep.report.fail_message(&what, e);
+                rep.report
+                    .fail_message(&what, ReplayError::OnFailure(e).to_string());
                 return false;
             }
         };
@@ -130,16 +126,15 @@ impl KinesisReplay {
             }
         };
         for chunk in records.chunks(CHUNK) {
-            let event = kinesis_event(&info, chunk);
-            let fates = match rep.run_event(event.to_string().as_bytes()).await {
-                Ok(r) => r.into_iter().map(|(_, f)| f).collect::<Vec<_>>(),
-                Err(e) => vec![Fate::Failed(e); chunk.len()],
+            let states = match self.records_of(rep, &info, chunk) {
+                Ok(records) => rep.run_records(&records).await,
+                Err(e) => vec![RecordState::Pending { reason: e }; chunk.len()],
             };
             let mut all_done = true;
-            for (r, fate) in chunk.iter().zip(&fates) {
+            for (r, state) in chunk.iter().zip(&states) {
                 rep.report
-                    .add(&format!("{} {}", info.shard_id, r.sequence_number), fate);
-                all_done &= fate.is_done();
+                    .add(&format!("{} {}", info.shard_id, r.sequence_number()), state);
+                all_done &= state.is_done();
             }
             rep.advance(chunk.len() as u64);
             // Later chunks would overtake the failed record in its shard.
@@ -150,11 +145,29 @@ impl KinesisReplay {
         true
     }
 
+    /// The records as the pipeline takes them, through the constructor the
+    /// Lambda path uses; each is keyed `shard#sequence` by replay mode.
+    fn records_of(
+        &self,
+        rep: &Replayer,
+        info: &KinesisBatchInfo,
+        chunk: &[KRecord],
+    ) -> Result<Vec<Record>, String> {
+        let opts = &rep.app().config.source;
+        chunk
+            .iter()
+            .map(|r| {
+                kinesis::from_sdk(r, &info.stream_arn, &info.shard_id, opts)
+                    .map_err(|e| format!("record {}: {e}", r.sequence_number()))
+            })
+            .collect()
+    }
+
     /// Reads `start..=end` of the shard, across pages and throttling.
-    pub async fn read_range(&self, info: &KinesisBatchInfo) -> Result<Vec<StreamRecord>, String> {
+    pub async fn read_range(&self, info: &KinesisBatchInfo) -> Result<Vec<KRecord>, ReplayError> {
         let stream = info
             .stream_name()
-            .ok_or_else(|| format!("no stream name in {}", info.stream_arn))?;
+            .ok_or_else(|| ReplayError::Range(format!("no stream name in {}", info.stream_arn)))?;
         let start = &info.start_sequence_number;
         let end = &info.end_sequence_number;
         let it = self
@@ -179,10 +192,13 @@ impl KinesisReplay {
                     }
                     _ => "",
                 };
-                format!("GetShardIterator: {}{hint}", DisplayErrorContext(e))
+                ReplayError::Kinesis {
+                    op: "GetShardIterator",
+                    reason: format!("{}{hint}", DisplayErrorContext(e)),
+                }
             })?;
         let mut iterator = it.shard_iterator;
-        let mut out: Vec<StreamRecord> = Vec::new();
+        let mut out: Vec<KRecord> = Vec::new();
         let mut empty = 0u32;
         while let Some(current) = iterator.take() {
             let page = self.page(&current).await?;
@@ -193,7 +209,9 @@ impl KinesisReplay {
                 }
                 empty += 1;
                 if empty > EMPTY_PAGES {
-                    return Err(format!("{EMPTY_PAGES} empty pages without reaching {end}"));
+                    return Err(ReplayError::Range(format!(
+                        "{EMPTY_PAGES} empty pages without reaching {end}"
+                    )));
                 }
                 continue;
             }
@@ -201,41 +219,35 @@ impl KinesisReplay {
             for r in page.records() {
                 let seq = r.sequence_number();
                 if out.is_empty() && seq != start.as_str() {
-                    return Err(format!(
+                    return Err(ReplayError::Range(format!(
                         "the first record read is {seq}, not the start {start}: the start is past the stream's retention (trimmed)"
-                    ));
+                    )));
                 }
                 if cmp_seq(seq, end).is_gt() {
                     return Ok(out);
                 }
-                out.push(StreamRecord {
-                    sequence_number: seq.to_string(),
-                    partition_key: r.partition_key().unwrap_or_default().to_string(),
-                    data: r.data().as_ref().to_vec(),
-                    arrival_s: r
-                        .approximate_arrival_timestamp()
-                        .map_or(0.0, |t| t.secs() as f64 + f64::from(t.subsec_nanos()) / 1e9),
-                });
-                if seq == end.as_str() {
+                let last = seq == end.as_str();
+                out.push(r.clone());
+                if last {
                     return Ok(out);
                 }
             }
         }
-        match out.last() {
-            None => Err(format!(
-                "no records at or after {start}: past the stream's retention (trimmed)"
-            )),
-            Some(last) => Err(format!(
+        Err(ReplayError::Range(match out.last() {
+            None => {
+                format!("no records at or after {start}: past the stream's retention (trimmed)")
+            }
+            Some(last) => format!(
                 "the shard ends at {} before the range's end {end}",
-                last.sequence_number
-            )),
-        }
+                last.sequence_number()
+            ),
+        }))
     }
 
     async fn page(
         &self,
         iterator: &str,
-    ) -> Result<aws_sdk_kinesis::operation::get_records::GetRecordsOutput, String> {
+    ) -> Result<aws_sdk_kinesis::operation::get_records::GetRecordsOutput, ReplayError> {
         let mut delay = Duration::from_millis(200);
         let mut attempt = 0;
         loop {
@@ -254,7 +266,12 @@ impl KinesisReplay {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
-                Err(e) => return Err(format!("GetRecords: {}", DisplayErrorContext(e))),
+                Err(e) => {
+                    return Err(ReplayError::Kinesis {
+                        op: "GetRecords",
+                        reason: DisplayErrorContext(e).to_string(),
+                    })
+                }
             }
         }
     }
@@ -264,28 +281,4 @@ fn throttled<R>(e: &SdkError<GetRecordsError, R>) -> bool {
     e.as_service_error().is_some_and(|s| {
         s.is_provisioned_throughput_exceeded_exception() || s.is_kms_throttling_exception()
     })
-}
-
-/// The records as the Lambda event the mapping would have delivered.
-pub fn kinesis_event(info: &KinesisBatchInfo, records: &[StreamRecord]) -> serde_json::Value {
-    let recs: Vec<serde_json::Value> = records
-        .iter()
-        .map(|r| {
-            json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r.partition_key,
-                    "sequenceNumber": r.sequence_number,
-                    "data": base64::engine::general_purpose::STANDARD.encode(&r.data),
-                    "approximateArrivalTimestamp": r.arrival_s,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("{}:{}", info.shard_id, r.sequence_number),
-                "eventName": "aws:kinesis:record",
-                "eventSourceARN": info.stream_arn,
-            })
-        })
-        .collect();
-    json!({ "Records": recs })
 }

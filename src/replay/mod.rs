@@ -5,22 +5,19 @@
 //! keys), so what was already forwarded is skipped, and a source message is
 //! deleted only once all its records are confirmed or quarantined.
 //!
-//! Records reach the pipeline as Lambda events built from what the queue or
-//! stream returned, through [`App::handle`]: replay runs exactly the code
-//! the Lambda runs.
+//! Records reach the pipeline as `Record`s built from what the queue or
+//! stream returned (or parsed once from a captured event), through
+//! [`App::handle_records`]: replay runs exactly the code the Lambda runs. A
+//! dry run is that same pipeline with a read-only store, a link that sends
+//! nothing and a quarantine that only notes ([`App::dry_run_records`]).
 
-use std::collections::HashSet;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
-use crate::app::{App, Store};
-use crate::pipeline::{
-    now_ms, replay_key, BadRecords, BatchContext, Decoder, LaneRows, RecordState,
-};
-use crate::source::event::parse_event;
+use crate::app::App;
+use crate::pipeline::{BatchContext, RecordState};
 use crate::source::Record;
 
+pub mod error;
 pub mod file;
 pub mod kinesis;
 pub use crate::source::on_failure;
@@ -28,7 +25,8 @@ pub mod progress;
 pub mod report;
 pub mod sqs;
 
-pub use report::{Fate, Report};
+pub use error::ReplayError;
+pub use report::Report;
 
 use progress::{Progress, RateLimit};
 
@@ -62,8 +60,6 @@ impl Default for Options {
 pub struct Replayer {
     app: App,
     opts: Options,
-    /// Read-only look-ups of dedupe keys for dry runs.
-    peek: Option<aws_sdk_dynamodb::Client>,
     pub report: Report,
     progress: Progress,
     limit: RateLimit,
@@ -72,16 +68,14 @@ pub struct Replayer {
 
 impl Replayer {
     /// Takes the app and switches it to replay mode (per-record keys, no
-    /// lane checkpoints). `dynamodb` serves dry runs' read-only checks when
-    /// the store is DynamoDB.
-    pub fn new(mut app: App, opts: Options, dynamodb: Option<aws_sdk_dynamodb::Client>) -> Self {
+    /// lane checkpoints).
+    pub fn new(mut app: App, opts: Options) -> Self {
         app.config.pipeline.replay = true;
         Replayer {
             app,
             report: Report::new(opts.dry_run),
             progress: Progress::new("replay", None),
             limit: RateLimit::new(opts.rate),
-            peek: dynamodb,
             opts,
             batches: 0,
         }
@@ -122,175 +116,32 @@ impl Replayer {
             .map_or(usize::MAX, |m| m.saturating_sub(self.report.messages))
     }
 
-    /// Runs one Lambda event through the pipeline (or, in a dry run, through
-    /// the checks) and returns each record's fate in event order. A record
-    /// is named in the report by `names[i]` when given, else its failure id.
-    pub async fn run_event(&mut self, event: &[u8]) -> Result<Vec<(Record, Fate)>, String> {
-        let records = parse_event(event, &self.app.config.source).map_err(|e| e.to_string())?;
+    /// Runs records through the pipeline (in a dry run, through the
+    /// pipeline with nothing written or sent) and returns each record's
+    /// state, in order.
+    pub async fn run_records(&mut self, records: &[Record]) -> Vec<RecordState> {
         if records.is_empty() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         self.limit.take(records.len()).await;
-        let fates = if self.opts.dry_run {
-            self.inspect(&records).await
+        self.batches += 1;
+        let ctx = BatchContext::with_budget(
+            format!("replay-{}-{}", std::process::id(), self.batches),
+            self.opts.batch_budget,
+        );
+        let inv = if self.opts.dry_run {
+            self.app.dry_run_records(records, &ctx).await
         } else {
-            self.batches += 1;
-            let ctx = BatchContext::with_budget(
-                format!("replay-{}-{}", std::process::id(), self.batches),
-                self.opts.batch_budget,
-            );
-            match self.app.handle(event, &ctx).await {
-                Ok(inv) => inv.states.into_iter().map(fate_of).collect(),
-                Err(e) => vec![Fate::Failed(e.to_string()); records.len()],
-            }
+            self.app.handle_records(records, &ctx).await
         };
-        Ok(records.into_iter().zip(fates).collect())
-    }
-
-    /// A dry run's view of a batch: each record decoded and its keys looked
-    /// up, nothing written anywhere.
-    async fn inspect(&self, records: &[Record]) -> Vec<Fate> {
-        let decoder = self.app.decoder();
-        let mode = self.app.config.pipeline.bad_records;
-        let bad = |reason: String| match mode {
-            BadRecords::Quarantine => Fate::Quarantined(reason),
-            BadRecords::Fail => Fate::Failed(format!("bad record: {reason}")),
-        };
-        let now = now_ms();
-        let mut seen_payload: HashSet<String> = HashSet::new();
-        let mut out = Vec::with_capacity(records.len());
-        for (i, r) in records.iter().enumerate() {
-            if let Some(reason) = &r.defect {
-                out.push(bad(reason.clone()));
-                continue;
-            }
-            let key = r.message_key.clone().or_else(|| replay_key(r));
-            if let Some(key) = key {
-                match self.key_state(&key, now).await {
-                    Ok(KeyState::Completed) => {
-                        out.push(Fate::Duplicate);
-                        continue;
-                    }
-                    Ok(KeyState::InProgress) => {
-                        out.push(Fate::Failed(format!(
-                            "key {key} is claimed by a live invocation or replay"
-                        )));
-                        continue;
-                    }
-                    Ok(KeyState::Free) => {}
-                    Err(e) => {
-                        out.push(Fate::Failed(e));
-                        continue;
-                    }
-                }
-            }
-            if decoder.has_payload_keys() {
-                match decoder.payload_key(r) {
-                    Err(reason) => {
-                        out.push(bad(reason.to_string()));
-                        continue;
-                    }
-                    Ok(Some(k)) => {
-                        if !seen_payload.insert(k.clone()) {
-                            out.push(Fate::Duplicate);
-                            continue;
-                        }
-                        match self.key_state(&k, now).await {
-                            Ok(KeyState::Completed) => {
-                                out.push(Fate::Duplicate);
-                                continue;
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                out.push(Fate::Failed(e));
-                                continue;
-                            }
-                        }
-                    }
-                    Ok(None) => {}
-                }
-            }
-            let mut lane = decoder.lane();
-            match lane.push(i, r) {
-                Ok(_) => out.push(Fate::Forwarded),
-                Err(reason) => out.push(bad(reason.to_string())),
-            }
+        match inv {
+            Ok(inv) => inv.states,
+            Err(e) => vec![
+                RecordState::Pending {
+                    reason: e.to_string()
+                };
+                records.len()
+            ],
         }
-        out
-    }
-
-    /// A dedupe key's state, read consistently and never written.
-    async fn key_state(&self, key: &str, now_ms: i64) -> Result<KeyState, String> {
-        match (self.app.store(), &self.peek) {
-            (Store::Memory(m), _) => Ok(if m.is_completed(key) {
-                KeyState::Completed
-            } else {
-                KeyState::Free
-            }),
-            (Store::Dynamo(d), Some(client)) => {
-                peek_dynamo(client, d.table_name(), key, now_ms).await
-            }
-            (Store::Dynamo(_), None) => Err("dry run has no DynamoDB client to check keys".into()),
-        }
-    }
-}
-
-enum KeyState {
-    Free,
-    Completed,
-    InProgress,
-}
-
-/// The item layout of `dedupe::dynamodb` (`key#<key>`, `status`,
-/// `expiration` in s, `in_progress_expiration` in ms), read only. Keys over
-/// 1 KiB are stored there under a digest; replay keys are far shorter.
-async fn peek_dynamo(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    key: &str,
-    now_ms: i64,
-) -> Result<KeyState, String> {
-    let out = client
-        .get_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S(format!("key#{key}")))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "DynamoDB GetItem on {table}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        })?;
-    let Some(item) = out.item else {
-        return Ok(KeyState::Free);
-    };
-    let num = |name: &str| match item.get(name) {
-        Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
-        _ => None,
-    };
-    if num("expiration").is_some_and(|exp| exp <= now_ms / 1000) {
-        return Ok(KeyState::Free);
-    }
-    Ok(match item.get("status") {
-        Some(AttributeValue::S(s)) if s == "COMPLETED" => KeyState::Completed,
-        Some(AttributeValue::S(s)) if s == "INPROGRESS" => {
-            if num("in_progress_expiration").is_some_and(|t| t > now_ms) {
-                KeyState::InProgress
-            } else {
-                KeyState::Free
-            }
-        }
-        _ => KeyState::Free,
-    })
-}
-
-fn fate_of(state: RecordState) -> Fate {
-    match state {
-        RecordState::Forwarded => Fate::Forwarded,
-        RecordState::Duplicate => Fate::Duplicate,
-        RecordState::Quarantined { reason } => Fate::Quarantined(reason),
-        RecordState::Pending { reason } => Fate::Failed(reason),
     }
 }

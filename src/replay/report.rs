@@ -2,25 +2,7 @@
 
 use std::fmt;
 
-/// What happened to one replayed record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fate {
-    /// Confirmed by the tickerplant (in a dry run: would be forwarded).
-    Forwarded,
-    /// Already forwarded before: skipped.
-    Duplicate,
-    /// Bad; its raw form and reason went to the quarantine queue (in a dry
-    /// run: would go).
-    Quarantined(String),
-    /// Not done; the source message is kept for another replay.
-    Failed(String),
-}
-
-impl Fate {
-    pub fn is_done(&self) -> bool {
-        !matches!(self, Fate::Failed(_))
-    }
-}
+use crate::pipeline::RecordState;
 
 /// Counts over a whole replay, with the reasons of what failed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -53,16 +35,19 @@ impl Report {
         }
     }
 
-    pub fn add(&mut self, what: &str, fate: &Fate) {
+    /// Counts one replayed record by the state the pipeline left it in
+    /// (in a dry run: the state a real run would leave it in). A pending
+    /// record failed: its source message is kept for another replay.
+    pub fn add(&mut self, what: &str, state: &RecordState) {
         self.records += 1;
-        match fate {
-            Fate::Forwarded => self.forwarded += 1,
-            Fate::Duplicate => self.duplicates += 1,
-            Fate::Quarantined(reason) => {
+        match state {
+            RecordState::Forwarded => self.forwarded += 1,
+            RecordState::Duplicate => self.duplicates += 1,
+            RecordState::Quarantined { reason } => {
                 self.quarantined += 1;
                 self.bad.push((what.to_string(), reason.clone()));
             }
-            Fate::Failed(reason) => self.failed.push((what.to_string(), reason.clone())),
+            RecordState::Pending { reason } => self.failed.push((what.to_string(), reason.clone())),
         }
     }
 
@@ -132,10 +117,20 @@ mod tests {
     #[test]
     fn counts_and_table() {
         let mut r = Report::new(false);
-        r.add("m1", &Fate::Forwarded);
-        r.add("m2", &Fate::Duplicate);
-        r.add("m3", &Fate::Quarantined("price: not a float".into()));
-        r.add("m4", &Fate::Failed("tickerplant unavailable".into()));
+        r.add("m1", &RecordState::Forwarded);
+        r.add("m2", &RecordState::Duplicate);
+        r.add(
+            "m3",
+            &RecordState::Quarantined {
+                reason: "price: not a float".into(),
+            },
+        );
+        r.add(
+            "m4",
+            &RecordState::Pending {
+                reason: "tickerplant unavailable".into(),
+            },
+        );
         assert_eq!(
             (r.records, r.forwarded, r.duplicates, r.quarantined),
             (4, 1, 1, 1)

@@ -16,16 +16,17 @@
 //! back anyway (its visibility lapsed) stops the run rather than let later
 //! messages of its group overtake it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
-use serde_json::json;
 
-use super::{Fate, Replayer};
+use super::{ReplayError, Replayer};
 use crate::aws::sqs::{delete, depth, queue_arn, receive, release, set_visibility, SQS_BATCH};
+use crate::pipeline::RecordState;
+use crate::source::sqs::{record, SqsParts};
 
 /// Messages gathered before one pipeline batch.
 const ROUND: usize = 100;
@@ -40,13 +41,13 @@ pub enum KeyFrom {
 }
 
 impl std::str::FromStr for KeyFrom {
-    type Err = String;
-    fn from_str(s: &str) -> Result<KeyFrom, String> {
+    type Err = ReplayError;
+    fn from_str(s: &str) -> Result<KeyFrom, ReplayError> {
         match s {
             "auto" => Ok(KeyFrom::Auto),
             "message-id" => Ok(KeyFrom::MessageId),
             "dedup-id" => Ok(KeyFrom::DedupId),
-            other => Err(format!("{other:?} is not auto, message-id or dedup-id")),
+            other => Err(ReplayError::KeyFrom(other.to_string())),
         }
     }
 }
@@ -81,9 +82,13 @@ impl SqsReplay {
         .filter(|s| !s.is_empty())
     }
 
-    pub async fn run(&self, rep: &mut Replayer) -> Result<(), String> {
-        let arn = queue_arn(&self.client, &self.dlq_url).await?;
-        let (visible, in_flight) = depth(&self.client, &self.dlq_url).await?;
+    pub async fn run(&self, rep: &mut Replayer) -> Result<(), ReplayError> {
+        let arn = queue_arn(&self.client, &self.dlq_url)
+            .await
+            .map_err(ReplayError::Queue)?;
+        let (visible, in_flight) = depth(&self.client, &self.dlq_url)
+            .await
+            .map_err(ReplayError::Queue)?;
         let expected = rep.options().max.map_or(visible, |m| visible.min(m as u64));
         rep.expect("replay sqs", Some(expected));
         if in_flight > 0 {
@@ -115,7 +120,7 @@ impl SqsReplay {
         arn: &str,
         held: &mut Vec<Message>,
         seen: &mut HashSet<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReplayError> {
         let mut extended = std::time::Instant::now();
         loop {
             // Failed messages stay hidden for the whole run: were one to
@@ -141,7 +146,8 @@ impl SqsReplay {
                     self.visibility_timeout,
                     wait,
                 )
-                .await?;
+                .await
+                .map_err(ReplayError::Queue)?;
                 if got.is_empty() {
                     break;
                 }
@@ -159,9 +165,7 @@ impl SqsReplay {
             {
                 let id = m.message_id().unwrap_or("?").to_string();
                 release(&self.client, &self.dlq_url, &batch).await;
-                return Err(format!(
-                    "message {id} came back while held (its visibility timeout lapsed); stopped so its group keeps its order: run replay again"
-                ));
+                return Err(ReplayError::CameBack { id });
             }
             for m in &batch {
                 seen.insert(m.message_id().unwrap_or_default().to_string());
@@ -205,45 +209,36 @@ impl SqsReplay {
                 held.push(m);
                 continue;
             };
-            let mut attributes: HashMap<&str, &str> = HashMap::new();
-            for (name, a) in [
-                ("MessageGroupId", MessageSystemAttributeName::MessageGroupId),
-                ("SequenceNumber", MessageSystemAttributeName::SequenceNumber),
-                ("SentTimestamp", MessageSystemAttributeName::SentTimestamp),
-            ] {
-                if let Some(v) = system_attr(&m, a) {
-                    attributes.insert(name, v);
-                }
-            }
-            records.push(json!({
-                "messageId": id,
-                "receiptHandle": "",
-                "body": m.body().unwrap_or_default(),
-                "attributes": attributes,
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-            }));
+            // Keyed by the original id, as the bridge keyed the message
+            // when it first saw it.
+            let mut parts = SqsParts::from_message(&m, arn);
+            parts.message_id = &id;
+            records.push(record(parts, &rep.app().config.source));
             keyed.push(m);
         }
         if keyed.is_empty() {
             return;
         }
-        let event = json!({ "Records": records }).to_string();
-        let fates = match rep.run_event(event.as_bytes()).await {
-            Ok(r) => r.into_iter().map(|(_, f)| f).collect::<Vec<_>>(),
-            Err(e) => vec![Fate::Failed(e); keyed.len()],
+        // A message the response could not name fails the batch, as a
+        // malformed event does.
+        let states = match records.into_iter().collect::<Result<Vec<_>, _>>() {
+            Ok(records) => rep.run_records(&records).await,
+            Err(e) => vec![
+                RecordState::Pending {
+                    reason: e.to_string()
+                };
+                keyed.len()
+            ],
         };
         let mut done: Vec<&Message> = Vec::new();
-        for (m, fate) in keyed.iter().zip(&fates) {
+        for (m, state) in keyed.iter().zip(&states) {
             let what = format!(
                 "message {} (original {})",
                 m.message_id().unwrap_or("?"),
                 self.original_id(m).unwrap_or("?")
             );
-            rep.report.add(&what, fate);
-            if fate.is_done() && !rep.options().dry_run {
+            rep.report.add(&what, state);
+            if state.is_done() && !rep.options().dry_run {
                 done.push(m);
             }
         }
@@ -252,8 +247,8 @@ impl SqsReplay {
         for (id, why) in not_deleted {
             rep.report.fail_message(&format!("message {id}"), why);
         }
-        for (m, fate) in keyed.into_iter().zip(&fates) {
-            if !fate.is_done() || rep.options().dry_run {
+        for (m, state) in keyed.into_iter().zip(&states) {
+            if !state.is_done() || rep.options().dry_run {
                 held.push(m);
             }
         }

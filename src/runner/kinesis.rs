@@ -18,8 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::types::{Record as KRecord, Shard, ShardIteratorType};
-use base64::Engine;
-use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::sdk_err;
@@ -28,10 +26,12 @@ use super::Stats;
 use crate::app::App;
 use crate::dedupe::DedupeStore;
 use crate::pipeline::BatchContext;
+use crate::source::event::EventError;
 use crate::source::on_failure::{
     rfc3339_ms, KinesisBatchInfo, OnFailureRecord, RequestContext, ResponseContext,
     RETRIES_EXHAUSTED,
 };
+use crate::source::{kinesis, Record, SourceOptions};
 
 /// Where a shard with no checkpoint starts.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -109,7 +109,6 @@ struct Ctx {
     sqs: Option<aws_sdk_sqs::Client>,
     settings: KinesisSettings,
     stream_arn: String,
-    region: String,
     stats: Arc<Stats>,
 }
 
@@ -147,14 +146,12 @@ pub async fn run(
         .stream_description_summary()
         .map(|s| s.stream_arn().to_string())
         .ok_or_else(|| err("DescribeStreamSummary", "no stream description".into()))?;
-    let region = stream_arn.split(':').nth(3).unwrap_or("").to_string();
     let ctx = Arc::new(Ctx {
         app,
         kinesis,
         sqs,
         settings,
         stream_arn,
-        region,
         stats,
     });
     tracing::info!(stream = %ctx.stream_arn, "polling stream");
@@ -394,9 +391,12 @@ async fn handle_with_retries(
     while let Some(chunk) = queue.pop_front() {
         attempts += 1;
         let request_id = format!("{shard}-{invocation}-{attempts}");
-        let event = kinesis_event(&ctx.stream_arn, &ctx.region, shard, &chunk);
         let bctx = BatchContext::with_budget(&request_id, ctx.settings.batch_timeout);
-        let (failed_from, function_error) = match ctx.app.handle(event.as_bytes(), &bctx).await {
+        let handled = match records_of(&chunk, &ctx.stream_arn, shard, &ctx.app.config.source) {
+            Ok(records) => ctx.app.handle_records(&records, &bctx).await,
+            Err(e) => Err(e.into()),
+        };
+        let (failed_from, function_error) = match handled {
             Ok(inv) => {
                 ctx.stats.add(&inv);
                 tracing::debug!(
@@ -478,33 +478,25 @@ fn arrival_secs(r: &KRecord) -> f64 {
         .map_or(0.0, |t| t.as_secs_f64())
 }
 
-/// The records as the Lambda Kinesis event the mapping would deliver, so
-/// `App::handle` builds exactly the Lambda path's `Record`s.
-pub fn kinesis_event(stream_arn: &str, region: &str, shard: &str, records: &[KRecord]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let recs: Vec<serde_json::Value> = records
+/// The batch as `Record`s, through the same constructor as the Lambda
+/// path. A record the response could not name fails the whole batch, as a
+/// malformed event does.
+fn records_of(
+    chunk: &[KRecord],
+    stream_arn: &str,
+    shard: &str,
+    opts: &SourceOptions,
+) -> Result<Vec<Record>, EventError> {
+    chunk
         .iter()
-        .map(|r| {
-            let seq = r.sequence_number();
-            json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r.partition_key(),
-                    "sequenceNumber": seq,
-                    "data": b64.encode(r.data().as_ref()),
-                    "approximateArrivalTimestamp": arrival_secs(r),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("{shard}:{seq}"),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "",
-                "awsRegion": region,
-                "eventSourceARN": stream_arn,
+        .enumerate()
+        .map(|(index, r)| {
+            kinesis::from_sdk(r, stream_arn, shard, opts).map_err(|e| EventError::Malformed {
+                index,
+                reason: e.to_string(),
             })
         })
-        .collect();
-    json!({ "Records": recs }).to_string()
+        .collect()
 }
 
 fn on_failure_message(
@@ -606,7 +598,7 @@ async fn send_on_failure(ctx: &Ctx, msg: &OnFailureRecord, stop: &mut Shutdown) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::event::{parse_event, SourceOptions};
+    use crate::source::event::parse_event;
 
     fn rec(seq: &str, data: &[u8], pk: &str) -> KRecord {
         KRecord::builder()
@@ -623,20 +615,25 @@ mod tests {
     #[test]
     fn batches_become_the_records_the_lambda_path_builds() {
         let arn = "arn:aws:kinesis:us-east-1:000000000000:stream/s";
-        let ev = kinesis_event(
-            arn,
-            "us-east-1",
-            "shardId-000000000003",
-            &[rec("10", br#"{"a":1}"#, "k"), rec("9", b"\xff", "k")],
+        let shard = "shardId-000000000003";
+        let chunk = [rec("10", br#"{"a":1}"#, "k"), rec("9", b"\xff", "k")];
+        // The event the mapping delivers for this chunk, as Lambda writes it.
+        let ev = format!(
+            r#"{{"Records":[
+              {{"kinesis":{{"partitionKey":"k","sequenceNumber":"10","data":"eyJhIjoxfQ==","approximateArrivalTimestamp":1764000000.25}},"eventSource":"aws:kinesis","eventID":"{shard}:10","eventSourceARN":"{arn}"}},
+              {{"kinesis":{{"partitionKey":"k","sequenceNumber":"9","data":"/w==","approximateArrivalTimestamp":1764000000.25}},"eventSource":"aws:kinesis","eventID":"{shard}:9","eventSourceARN":"{arn}"}}]}}"#
         );
-        let recs = parse_event(ev.as_bytes(), &SourceOptions::default()).unwrap();
-        assert_eq!(recs.len(), 2);
-        assert_eq!(recs[0].lane, format!("{arn}/shardId-000000000003"));
+        let opts = SourceOptions::default();
+        let recs = records_of(&chunk, arn, shard, &opts).unwrap();
+        assert_eq!(recs, parse_event(ev.as_bytes(), &opts).unwrap());
+        assert_eq!(recs[0].lane, format!("{arn}/{shard}"));
         assert_eq!(recs[0].position, "10");
-        assert_eq!(recs[0].payload, br#"{"a":1}"#);
         assert_eq!(recs[0].arrival_ms, 1_764_000_000_250);
         assert_eq!(recs[1].payload, b"\xff");
         assert!(recs[1].defect.is_none());
+        // A sequence number the response could not name fails the batch.
+        let bad = records_of(&[rec("x1", b"", "k")], arn, shard, &opts);
+        assert!(matches!(bad, Err(EventError::Malformed { index: 0, .. })));
     }
 
     #[test]

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use serde_json::json;
 
 use super::sdk_err;
 use super::shutdown::Shutdown;
 use super::{kinesis::RunError, Stats};
 use crate::app::App;
 use crate::pipeline::BatchContext;
+use crate::source::event::EventError;
+use crate::source::{sqs, Record, SourceOptions};
 
 #[derive(Clone, Debug)]
 pub struct SqsSettings {
@@ -71,7 +72,6 @@ pub async fn run(
         .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
         .cloned()
         .ok_or_else(|| err("GetQueueAttributes", "no QueueArn".into()))?;
-    let region = arn.split(':').nth(3).unwrap_or("").to_string();
     tracing::info!(queue = %arn, "polling queue");
     let mut delays = super::retry_delays(settings.retry_min, settings.retry_max);
     let mut invocation = 0u64;
@@ -109,9 +109,12 @@ pub async fn run(
         }
         invocation += 1;
         let request_id = format!("sqs-{invocation}");
-        let event = sqs_event(&arn, &region, &messages);
         let ctx = BatchContext::with_budget(&request_id, settings.batch_timeout);
-        let failed: HashSet<String> = match app.handle(event.as_bytes(), &ctx).await {
+        let handled = match records_of(&messages, &arn, &app.config.source) {
+            Ok(records) => app.handle_records(&records, &ctx).await,
+            Err(e) => Err(e.into()),
+        };
+        let failed: HashSet<String> = match handled {
             Ok(inv) => {
                 stats.add(&inv);
                 crate::app::log_summary(&inv);
@@ -163,56 +166,29 @@ async fn delete(
     }
 }
 
-/// The messages as the Lambda SQS event the mapping would deliver, so
-/// `App::handle` builds exactly the Lambda path's `Record`s.
-pub fn sqs_event(queue_arn: &str, region: &str, messages: &[Message]) -> String {
-    let recs: Vec<serde_json::Value> = messages
+/// The messages as `Record`s, through the same constructor as the Lambda
+/// path. A message without an id fails the whole batch, as in an event.
+fn records_of(
+    messages: &[Message],
+    queue_arn: &str,
+    opts: &SourceOptions,
+) -> Result<Vec<Record>, EventError> {
+    messages
         .iter()
-        .map(|m| {
-            let attributes: serde_json::Map<String, serde_json::Value> = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_string(), json!(v)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let message_attributes: serde_json::Map<String, serde_json::Value> = m
-                .message_attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| {
-                            (
-                                k.clone(),
-                                json!({
-                                    "stringValue": v.string_value(),
-                                    "dataType": v.data_type(),
-                                }),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body().unwrap_or_default(),
-                "attributes": attributes,
-                "messageAttributes": message_attributes,
-                "md5OfBody": m.md5_of_body().unwrap_or_default(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": region,
+        .enumerate()
+        .map(|(index, m)| {
+            sqs::from_sdk(m, queue_arn, opts).map_err(|e| EventError::Malformed {
+                index,
+                reason: e.to_string(),
             })
         })
-        .collect();
-    json!({ "Records": recs }).to_string()
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::event::{parse_event, SourceOptions};
+    use crate::source::event::parse_event;
 
     #[test]
     fn messages_become_the_records_the_lambda_path_builds() {
@@ -229,13 +205,23 @@ mod tests {
             .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "2")
             .build();
         let arn = "arn:aws:sqs:us-east-1:000000000000:q.fifo";
-        let ev = sqs_event(arn, "us-east-1", &[m]);
-        let recs = parse_event(ev.as_bytes(), &SourceOptions::default()).unwrap();
+        // The event the mapping delivers for this message, as Lambda writes it.
+        let ev = format!(
+            r#"{{"Records":[{{"messageId":"m-1","receiptHandle":"rh","body":"{{\"x\":1}}","attributes":{{"MessageGroupId":"g7","SequenceNumber":"18849496460467696128","SentTimestamp":"1764000000123","ApproximateReceiveCount":"2"}},"messageAttributes":{{}},"eventSource":"aws:sqs","eventSourceARN":"{arn}","awsRegion":"us-east-1"}}]}}"#
+        );
+        let opts = SourceOptions::default();
+        let recs = records_of(&[m], arn, &opts).unwrap();
+        assert_eq!(recs, parse_event(ev.as_bytes(), &opts).unwrap());
         assert_eq!(recs[0].lane, format!("{arn}/g7"));
         assert_eq!(recs[0].failure_id, "m-1");
         assert_eq!(recs[0].message_key.as_deref(), Some("msg#m-1"));
         assert_eq!(recs[0].position, "18849496460467696128");
         assert_eq!(recs[0].arrival_ms, 1_764_000_000_123);
         assert_eq!(recs[0].payload, br#"{"x":1}"#);
+        let no_id = Message::builder().body("b").build();
+        assert!(matches!(
+            records_of(&[no_id], arn, &opts),
+            Err(EventError::Malformed { index: 0, .. })
+        ));
     }
 }

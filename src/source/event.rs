@@ -1,4 +1,6 @@
-//! Lambda events into `Record`s.
+//! Lambda events into `Record`s: the thin dispatcher. The records
+//! themselves are made by `source::kinesis` and `source::sqs`, the same
+//! constructors the runner and replay use for SDK responses.
 //!
 //! Each record is parsed on its own, leniently: one record with bad base64
 //! must become one bad record (quarantined with its reason), not a failed
@@ -8,21 +10,14 @@
 
 use std::collections::HashMap;
 
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::seqno::is_valid_seq;
-use super::{Record, SourceKind};
+use super::kinesis::{self, Data, KinesisParts};
+use super::sqs::{self, SqsParts};
+use super::{Record, SourceKind, SourceRecordError};
 
-#[derive(Clone, Debug, Default)]
-pub struct SourceOptions {
-    /// With `ParallelizationFactor` > 1 Lambda keeps order per partition key
-    /// only, so lanes become shard + partition key.
-    pub lanes_by_partition_key: bool,
-    /// SQS bodies carry base64 (binary producers).
-    pub sqs_body_base64: bool,
-}
+pub use super::SourceOptions;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
@@ -116,16 +111,14 @@ pub fn parse_event(event: &[u8], opts: &SourceOptions) -> Result<Vec<Record>, Ev
                 .iter()
                 .enumerate()
                 .map(|(index, r)| {
-                    kinesis_from_parts(
+                    kinesis_from_event(
                         index,
-                        KinesisParts {
-                            seq: r.kinesis.sequence_number,
-                            arn: r.event_source_arn,
-                            event_id: r.event_id,
-                            partition_key: r.kinesis.partition_key,
-                            data: r.kinesis.data,
-                            arrival_s: r.kinesis.approximate_arrival_timestamp,
-                        },
+                        r.event_source_arn,
+                        r.event_id,
+                        r.kinesis.sequence_number,
+                        r.kinesis.partition_key,
+                        r.kinesis.data,
+                        r.kinesis.approximate_arrival_timestamp,
                         opts,
                     )
                 })
@@ -175,111 +168,61 @@ fn kinesis_record(
 ) -> Result<Record, EventError> {
     let r: KinesisRaw = serde_json::from_str(raw.get())
         .map_err(|e| malformed(index, format!("not a Kinesis record: {e}")))?;
-    let parts = KinesisParts {
-        seq: r.kinesis.sequence_number.as_deref().unwrap_or_default(),
-        arn: r.event_source_arn.as_deref().unwrap_or_default(),
-        event_id: r.event_id.as_deref().unwrap_or_default(),
-        partition_key: r.kinesis.partition_key.as_deref().unwrap_or_default(),
-        data: r.kinesis.data.as_deref().unwrap_or_default(),
-        arrival_s: r.kinesis.approximate_arrival_timestamp,
-    };
-    kinesis_from_parts(index, parts, opts)
+    kinesis_from_event(
+        index,
+        r.event_source_arn.as_deref().unwrap_or_default(),
+        r.event_id.as_deref().unwrap_or_default(),
+        r.kinesis.sequence_number.as_deref().unwrap_or_default(),
+        r.kinesis.partition_key.as_deref().unwrap_or_default(),
+        r.kinesis.data.as_deref().unwrap_or_default(),
+        r.kinesis.approximate_arrival_timestamp,
+        opts,
+    )
 }
 
-/// The fields of a Kinesis record the bridge uses (absent ones empty).
-struct KinesisParts<'a> {
-    seq: &'a str,
-    arn: &'a str,
-    event_id: &'a str,
-    partition_key: &'a str,
-    data: &'a str,
-    arrival_s: Option<f64>,
-}
-
-fn kinesis_from_parts(
+/// A Kinesis record of an event: the shard comes from `eventID`
+/// (`shardId-…:<sequence>`), the data is base64.
+#[allow(clippy::too_many_arguments)]
+fn kinesis_from_event(
     index: usize,
-    p: KinesisParts<'_>,
+    arn: &str,
+    event_id: &str,
+    seq: &str,
+    partition_key: &str,
+    data: &str,
+    arrival_s: Option<f64>,
     opts: &SourceOptions,
 ) -> Result<Record, EventError> {
-    if !is_valid_seq(p.seq) {
-        return Err(malformed(index, format!("bad sequence number {:?}", p.seq)));
-    }
-    let shard = p
-        .event_id
-        .split_once(':')
-        .map(|(s, _)| s)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| malformed(index, format!("no shard id in eventID {:?}", p.event_id)))?;
-    let lane = if opts.lanes_by_partition_key {
-        format!("{}/{shard}#{}", p.arn, p.partition_key)
-    } else {
-        format!("{}/{shard}", p.arn)
+    let shard_id = event_id.split_once(':').map_or("", |(s, _)| s);
+    let parts = KinesisParts {
+        stream_arn: arn,
+        shard_id,
+        sequence_number: seq,
+        partition_key,
+        data: Data::Base64(data),
+        arrival_ms: kinesis::arrival_ms_of_secs(arrival_s),
     };
-    let (payload, defect) = match base64::engine::general_purpose::STANDARD.decode(p.data) {
-        Ok(bytes) => (bytes, None),
-        Err(e) => (
-            p.data.as_bytes().to_vec(),
-            Some(format!("data is not valid base64: {e}")),
-        ),
-    };
-    Ok(Record {
-        kind: SourceKind::Kinesis,
-        message_key: None,
-        lane,
-        position: p.seq.to_string(),
-        failure_id: p.seq.to_string(),
-        source_arn: p.arn.to_string(),
-        payload,
-        arrival_ms: p.arrival_s.map_or(0, |s| (s * 1000.0) as i64),
-        defect,
+    kinesis::record(parts, opts).map_err(|e| match e {
+        SourceRecordError::NoShard => {
+            malformed(index, format!("no shard id in eventID {event_id:?}"))
+        }
+        e => malformed(index, e.to_string()),
     })
 }
 
 fn sqs_record(index: usize, raw: &RawValue, opts: &SourceOptions) -> Result<Record, EventError> {
     let r: SqsRaw = serde_json::from_str(raw.get())
         .map_err(|e| malformed(index, format!("not an SQS message: {e}")))?;
-    let id = r
-        .message_id
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| malformed(index, "no messageId"))?;
-    let arn = r.event_source_arn.unwrap_or_default();
-    // A standard queue has no groups and no order: each message is its own
-    // lane, so one failure holds back nothing else.
-    let lane = match r.attributes.get("MessageGroupId") {
-        Some(group) => format!("{arn}/{group}"),
-        None => format!("{arn}/{id}"),
+    let attr = |name: &str| r.attributes.get(name).map(String::as_str);
+    let parts = SqsParts {
+        queue_arn: r.event_source_arn.as_deref().unwrap_or_default(),
+        message_id: r.message_id.as_deref().unwrap_or_default(),
+        body: r.body.as_deref().unwrap_or_default(),
+        group_id: attr("MessageGroupId"),
+        sequence_number: attr("SequenceNumber"),
+        sent_timestamp: attr("SentTimestamp"),
     };
-    let body = r.body.unwrap_or_default();
-    let (payload, defect) = if opts.sqs_body_base64 {
-        match base64::engine::general_purpose::STANDARD.decode(body.trim()) {
-            Ok(bytes) => (bytes, None),
-            Err(e) => (
-                body.into_bytes(),
-                Some(format!("body is not valid base64: {e}")),
-            ),
-        }
-    } else {
-        (body.into_bytes(), None)
-    };
-    Ok(Record {
-        kind: SourceKind::SqsFifo,
-        message_key: Some(format!("msg#{id}")),
-        lane,
-        position: r
-            .attributes
-            .get("SequenceNumber")
-            .cloned()
-            .unwrap_or_default(),
-        failure_id: id,
-        source_arn: arn,
-        payload,
-        arrival_ms: r
-            .attributes
-            .get("SentTimestamp")
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0),
-        defect,
-    })
+    sqs::record(parts, opts).map_err(|e| malformed(index, e.to_string()))
 }
 
 #[cfg(test)]

@@ -2,8 +2,33 @@
 //! partial-batch responses that tell Lambda what to retry.
 
 pub mod event;
+pub mod kinesis;
+pub mod kpl;
 pub mod on_failure;
 pub mod seqno;
+pub mod sqs;
+
+/// How records are read from the sources (bridge settings).
+#[derive(Clone, Debug, Default)]
+pub struct SourceOptions {
+    /// With `ParallelizationFactor` > 1 Lambda keeps order per partition key
+    /// only, so lanes become shard + partition key.
+    pub lanes_by_partition_key: bool,
+    /// SQS bodies carry base64 (binary producers).
+    pub sqs_body_base64: bool,
+}
+
+/// A source record the batch response could not name: the whole batch is
+/// retried (a record merely bad inside is a `Record` with a `defect`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceRecordError {
+    #[error("bad sequence number {0:?}")]
+    BadSequence(String),
+    #[error("no shard id")]
+    NoShard,
+    #[error("no messageId")]
+    NoMessageId,
+}
 
 /// Where a batch came from; it decides lanes and the response's identifiers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

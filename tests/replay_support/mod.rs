@@ -102,8 +102,7 @@ pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
 
 /// The bridge's App as a replayer on the bridge's table.
 pub fn replayer(bridge: Bridge, opts: Options) -> Replayer {
-    let Bridge { app, ddb, .. } = bridge;
-    Replayer::new(app, opts, Some(ddb))
+    Replayer::new(bridge.app, opts)
 }
 
 /// The SQS event the bridge got for these DLQ messages the first time

@@ -106,7 +106,7 @@ async fn measure(args: &Args, endpoint: &str) -> anyhow::Result<()> {
     ] {
         fill(&sqs, &dlq, args, pass.starts_with("second")).await?;
         let app = app(&tp.local_addr().to_string(), &ddb, &tag)?;
-        let mut rep = Replayer::new(app, Options::default(), Some(ddb.clone()));
+        let mut rep = Replayer::new(app, Options::default());
         let source = SqsReplay {
             client: sqs.clone(),
             dlq_url: dlq.clone(),
