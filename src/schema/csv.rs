@@ -48,19 +48,19 @@ impl CsvError {
 
     /// The column at fault, when one is.
     pub fn column(&self) -> Option<&str> {
-        match self {
-            CsvError::Value { error, .. } => match error {
-                RecordError::MissingField { at }
-                | RecordError::WrongType { at, .. }
-                | RecordError::NotIntegral { at, .. }
-                | RecordError::OutOfRange { at, .. }
-                | RecordError::NonFinite { at, .. }
-                | RecordError::BadTemporal { at, .. }
-                | RecordError::BadGuid { at, .. }
-                | RecordError::BadChar { at, .. }
-                | RecordError::Unrepresentable { at, .. } => Some(at.column.as_str()),
-                _ => None,
-            },
+        let CsvError::Value { error, .. } = self else {
+            return None;
+        };
+        match error {
+            RecordError::MissingField { at }
+            | RecordError::WrongType { at, .. }
+            | RecordError::NotIntegral { at, .. }
+            | RecordError::OutOfRange { at, .. }
+            | RecordError::NonFinite { at, .. }
+            | RecordError::BadTemporal { at, .. }
+            | RecordError::BadGuid { at, .. }
+            | RecordError::BadChar { at, .. }
+            | RecordError::Unrepresentable { at, .. } => Some(at.column.as_str()),
             _ => None,
         }
     }
