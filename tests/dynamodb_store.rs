@@ -316,6 +316,10 @@ async fn same_answers_and_costs_as_the_memory_store() {
     let mut now_ms: i64 = 0;
     for step in 0..60 {
         now_ms += 200 * next(10) as i64;
+        // What a dry run sees: the same on both stores, and nothing taken.
+        let m = memory.peek(&pool, now_ms).await.unwrap();
+        let d = dynamo.peek(&pool, now_ms).await.unwrap();
+        assert_eq!(d, m, "step {step}: peek at {now_ms}");
         let picked: Vec<String> = pool.iter().filter(|_| next(2) == 0).cloned().collect();
         if picked.is_empty() {
             continue;
@@ -343,6 +347,38 @@ async fn same_answers_and_costs_as_the_memory_store() {
     assert_eq!(d, m);
     assert_eq!(dynamo.requests(), memory.requests());
     assert!(dynamo.requests() > 60);
+}
+
+#[tokio::test]
+async fn peek_answers_as_claims_would_across_chunks_and_takes_nothing() {
+    let s = store(4).await;
+    // More than one BatchGetItem (100 keys), a key named twice, a long key.
+    let mut k: Vec<String> = (0..250).map(|i| format!("k{i}")).collect();
+    k.push("k7".into());
+    k.push("é".repeat(1500));
+    s.claim(&k[..100], 0, 5000).await.unwrap();
+    s.complete(&k[..50], 100).await.unwrap();
+    s.claim(&k[240..], 0, 5000).await.unwrap();
+    let before = s.requests();
+    let peeked = s.peek(&k, 1000).await.unwrap();
+    assert_eq!(
+        s.requests() - before,
+        3,
+        "250 distinct keys, 100 to a request"
+    );
+    assert_eq!(peeked.len(), k.len());
+    assert!(peeked[..50].iter().all(|c| *c == Claim::Completed));
+    assert!(peeked[50..100].iter().all(|c| *c == Claim::InProgress));
+    assert!(peeked[100..240].iter().all(|c| *c == Claim::New));
+    assert_eq!(peeked[250], Claim::Completed, "k7 again");
+    assert_eq!(peeked[251], Claim::InProgress, "the long key");
+    // Nothing was claimed by peeking; a claim now finds the same.
+    assert_eq!(s.claim(&k[..251], 1000, 9000).await.unwrap(), peeked[..251]);
+    // Past the claims' expiry they read as free, as a claim would take them.
+    assert_eq!(
+        s.peek(&k[240..242], 10_000).await.unwrap(),
+        vec![Claim::New; 2]
+    );
 }
 
 /// A hang guard, not a speed claim.
