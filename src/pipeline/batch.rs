@@ -396,9 +396,9 @@ impl<D: Decoder> Batch<'_, D> {
             return;
         }
         self.slots.settle_cuts(&self.lanes);
-        for l in 0..self.lanes.len() {
+        for (l, rows) in lane_rows.iter_mut().enumerate() {
             if cut_lanes.contains(&self.lanes[l].id) {
-                lane_rows[l] = self.decode_lane(l, None).0;
+                *rows = self.decode_lane(l, None).0;
             }
         }
     }
