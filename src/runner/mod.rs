@@ -1,9 +1,11 @@
 //! `tickbridge run`: polls Kinesis or SQS directly with the semantics of
 //! Lambda's event source mappings (DESIGN §1), outside Lambda.
 //!
-//! Batches are turned into the Lambda event shape and handed to
-//! [`App::handle`](crate::app::App::handle), so records, lanes, dedupe,
-//! publishing and the partial-batch response are exactly the Lambda path's.
+//! Batches become `Record`s through the constructors the Lambda event
+//! parser uses (`source::kinesis`, `source::sqs`) and go to
+//! [`App::handle_records`](crate::app::App::handle_records), so records,
+//! lanes, dedupe, publishing and the partial-batch response are exactly the
+//! Lambda path's.
 //! What the mapping does around the function lives here: shard discovery
 //! and resharding, retries with backoff and bisection, the on-failure
 //! destination (Kinesis); long polling and deleting what succeeded (SQS).
