@@ -30,7 +30,7 @@ fn aggregates() -> Vec<Bytes> {
                         100 + n % 400,
                         n % 100,
                         1 + n % 1000,
-                        if n % 2 == 0 { "B" } else { "S" }
+                        if n.is_multiple_of(2) { "B" } else { "S" }
                     );
                     (sym.to_owned(), row.into_bytes())
                 })
