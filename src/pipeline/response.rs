@@ -108,6 +108,7 @@ mod tests {
             payload: vec![],
             arrival_ms: 0,
             defect: None,
+            pointer_attribute: None,
         }
     }
 

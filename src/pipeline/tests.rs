@@ -166,6 +166,7 @@ fn kinesis(shard: &str, seq: u64, payload: &str) -> Record {
         payload: payload.as_bytes().to_vec(),
         arrival_ms: 0,
         defect: None,
+        pointer_attribute: None,
     }
 }
 
@@ -180,6 +181,7 @@ fn sqs(group: &str, id: &str, payload: &str) -> Record {
         payload: payload.as_bytes().to_vec(),
         arrival_ms: 0,
         defect: None,
+        pointer_attribute: None,
     }
 }
 
@@ -684,6 +686,7 @@ fn replayed_kinesis_records_are_keyed_by_shard_and_sequence() {
         payload: Vec::new(),
         arrival_ms: 0,
         defect: None,
+        pointer_attribute: None,
     };
     let by_shard = rec(format!("{arn}/shardId-000000000001"));
     let by_key = rec(format!("{arn}/shardId-000000000001#AAPL#x"));

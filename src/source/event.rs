@@ -66,8 +66,17 @@ struct SqsRaw {
     body: Option<String>,
     #[serde(default)]
     attributes: HashMap<String, String>,
+    #[serde(default)]
+    message_attributes: HashMap<String, SqsAttribute>,
     #[serde(rename = "eventSourceARN")]
     event_source_arn: Option<String>,
+}
+
+/// A message attribute in a Lambda SQS event (`stringValue`, `dataType`…).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SqsAttribute {
+    string_value: Option<String>,
 }
 
 /// A Kinesis event as Lambda sends it, every field present and no string
@@ -221,6 +230,11 @@ fn sqs_record(index: usize, raw: &RawValue, opts: &SourceOptions) -> Result<Reco
         group_id: attr("MessageGroupId"),
         sequence_number: attr("SequenceNumber"),
         sent_timestamp: attr("SentTimestamp"),
+        pointer_attribute: sqs::pointer_attribute(|name| {
+            r.message_attributes
+                .get(name)
+                .map(|a| a.string_value.as_deref())
+        }),
     };
     sqs::record(parts, opts).map_err(|e| malformed(index, e.to_string()))
 }

@@ -65,6 +65,7 @@ pub fn record(p: KinesisParts<'_>, opts: &SourceOptions) -> Result<Record, Sourc
         payload,
         arrival_ms: p.arrival_ms,
         defect,
+        pointer_attribute: None,
     })
 }
 

@@ -59,6 +59,10 @@ pub struct Record {
     pub arrival_ms: i64,
     /// Known bad before decoding (e.g. invalid base64): the reason.
     pub defect: Option<String>,
+    /// SQS only: the claim-check size attribute the message carries
+    /// (`ExtendedPayloadSize`, else the legacy `SQSLargePayloadSize`) and
+    /// its value. It marks the body as an S3 pointer (`s3::pointer`).
+    pub pointer_attribute: Option<(&'static str, Option<String>)>,
 }
 
 /// A lane and the indices (into the batch) of its records, in order.

@@ -24,6 +24,22 @@ pub struct SqsParts<'a> {
     pub sequence_number: Option<&'a str>,
     /// `SentTimestamp`, ms since the Unix epoch as text.
     pub sent_timestamp: Option<&'a str>,
+    /// The claim-check size attribute and its string value, if present
+    /// (see [`pointer_attribute`]).
+    pub pointer_attribute: Option<(&'static str, Option<&'a str>)>,
+}
+
+/// The claim-check size attribute among a message's attributes:
+/// `ExtendedPayloadSize`, else the legacy `SQSLargePayloadSize`, with its
+/// string value. `lookup` answers whether the message has the attribute
+/// (outer `Option`) and its string value (inner).
+pub fn pointer_attribute<'a>(
+    lookup: impl Fn(&str) -> Option<Option<&'a str>>,
+) -> Option<(&'static str, Option<&'a str>)> {
+    use crate::s3::pointer::{LEGACY_SIZE_ATTRIBUTE, SIZE_ATTRIBUTE};
+    [SIZE_ATTRIBUTE, LEGACY_SIZE_ATTRIBUTE]
+        .into_iter()
+        .find_map(|name| lookup(name).map(|value| (name, value)))
 }
 
 impl<'a> SqsParts<'a> {
@@ -39,6 +55,11 @@ impl<'a> SqsParts<'a> {
             group_id: attr(A::MessageGroupId),
             sequence_number: attr(A::SequenceNumber),
             sent_timestamp: attr(A::SentTimestamp),
+            pointer_attribute: pointer_attribute(|name| {
+                m.message_attributes()
+                    .and_then(|a| a.get(name))
+                    .map(|v| v.string_value())
+            }),
         }
     }
 }
@@ -76,6 +97,9 @@ pub fn record(p: SqsParts<'_>, opts: &SourceOptions) -> Result<Record, SourceRec
         payload,
         arrival_ms: p.sent_timestamp.and_then(|t| t.parse().ok()).unwrap_or(0),
         defect,
+        pointer_attribute: p
+            .pointer_attribute
+            .map(|(name, value)| (name, value.map(str::to_string))),
     })
 }
 
