@@ -154,7 +154,9 @@ fn aggregates_near_the_one_mib_kinesis_limit() {
         .map(|i| {
             let pad = "x".repeat(300 + i % 200);
             let data = json!({"i": i, "sym": format!("S{}", i % 97), "pad": pad, "u": "ü"});
-            let ehk = (i % 11 == 0).then(|| format!("{}", (i as u128) << 100));
+            let ehk = i
+                .is_multiple_of(11)
+                .then(|| format!("{}", (i as u128) << 100));
             user(&format!("pk-{}", i % 131), ehk.as_deref(), data.to_string())
         })
         .collect();

@@ -431,7 +431,10 @@ mod tests {
             .map(|i| format!("{{\"i\":{i}}}").into_bytes())
             .collect();
         let pks: Vec<String> = (0..50).map(|i| format!("pk-{}", i % 7)).collect();
-        let ehk = |i: usize| (i % 3 == 0).then_some(if i % 2 == 0 { "1" } else { "2" });
+        let ehk = |i: usize| {
+            i.is_multiple_of(3)
+                .then_some(if i.is_multiple_of(2) { "1" } else { "2" })
+        };
         let input = aggregate((0..50).map(|i| user(&pks[i], ehk(i), &datas[i])));
         let agg = expect_aggregate(deaggregate(input.clone().into()));
         assert_eq!(agg.len(), 50);
