@@ -169,6 +169,42 @@ impl Vars {
     }
 }
 
+/// `TICKBRIDGE_LOG` must parse as a tracing filter: a typo would
+/// otherwise silently fall back to the default level.
+fn log_filter(vars: &Vars) -> Result<(), ConfigError> {
+    match vars.get("TICKBRIDGE_LOG") {
+        Some(raw) => tracing_subscriber::EnvFilter::builder()
+            .parse(raw.trim())
+            .map(|_| ())
+            .map_err(|e| ConfigError {
+                var: "TICKBRIDGE_LOG",
+                reason: format!(
+                    "{raw:?} is not a log filter like `info` or `tickbridge=debug,warn` ({e})"
+                ),
+            }),
+        None => Ok(()),
+    }
+}
+
+/// `TICKBRIDGE_SCHEMAS`, when set, must be a directory that exists.
+fn schemas_dir(vars: &Vars) -> Result<Option<PathBuf>, ConfigError> {
+    let Some(raw) = vars.get("TICKBRIDGE_SCHEMAS") else {
+        return Ok(None);
+    };
+    let dir = PathBuf::from(raw.trim());
+    if dir.is_dir() {
+        Ok(Some(dir))
+    } else {
+        Err(ConfigError {
+            var: "TICKBRIDGE_SCHEMAS",
+            reason: format!(
+                "{} is not a directory (unset it for the embedded schemas)",
+                dir.display()
+            ),
+        })
+    }
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -244,6 +280,7 @@ impl Config {
                 reason: format!("{tp_max_message_bytes} is not between 1024 and 2 GiB"),
             });
         }
+        log_filter(&vars)?;
         let dynamodb_concurrency: usize =
             vars.parse("TICKBRIDGE_DYNAMODB_CONCURRENCY", "a whole number")?;
         if dynamodb_concurrency == 0 {
@@ -275,7 +312,7 @@ impl Config {
             quarantine_queue_url: vars
                 .get("TICKBRIDGE_QUARANTINE_QUEUE_URL")
                 .map(str::to_string),
-            schemas_dir: vars.get("TICKBRIDGE_SCHEMAS").map(PathBuf::from),
+            schemas_dir: schemas_dir(&vars)?,
             metrics_namespace: vars.or_default("TICKBRIDGE_METRICS_NAMESPACE").to_string(),
             pipeline: PipelineConfig {
                 upd_func,
@@ -375,6 +412,23 @@ mod tests {
         ]))
         .unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn log_filter_and_schema_dir_are_checked() {
+        let memory = ("TICKBRIDGE_STORE", "memory");
+        let err = Config::from_vars(vars(&[memory, ("TICKBRIDGE_LOG", "garbage[[")])).unwrap_err();
+        assert_eq!(err.var, "TICKBRIDGE_LOG");
+        assert!(err.to_string().contains("garbage[["), "{err}");
+        for ok in ["info", "tickbridge=debug,warn", "off"] {
+            Config::from_vars(vars(&[memory, ("TICKBRIDGE_LOG", ok)])).unwrap();
+        }
+        let err = Config::from_vars(vars(&[memory, ("TICKBRIDGE_SCHEMAS", "/nope")])).unwrap_err();
+        assert_eq!(err.var, "TICKBRIDGE_SCHEMAS");
+        assert!(err.to_string().contains("/nope"), "{err}");
+        let dir = env!("CARGO_MANIFEST_DIR").to_string() + "/schemas";
+        let c = Config::from_vars(vars(&[memory, ("TICKBRIDGE_SCHEMAS", &dir)])).unwrap();
+        assert_eq!(c.schemas_dir, Some(PathBuf::from(dir)));
     }
 
     #[test]

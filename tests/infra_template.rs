@@ -505,13 +505,17 @@ fn locked_rust_version() -> (u32, u32, u32) {
         };
         seen += 1;
         let text = std::fs::read_to_string(manifest).unwrap();
-        if let Some(v) = text.lines().find_map(|l| {
-            l.strip_prefix("rust-version = \"")?.strip_suffix('"')
-        }) {
+        if let Some(v) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("rust-version = \"")?.strip_suffix('"'))
+        {
             best = best.max(version(v));
         }
     }
-    assert!(seen > 100, "only {seen} locked packages found in the registry");
+    assert!(
+        seen > 100,
+        "only {seen} locked packages found in the registry"
+    );
     best
 }
 

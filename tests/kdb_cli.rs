@@ -273,6 +273,12 @@ fn spawn_server(creds: Option<&'static str>, conns: usize) -> u16 {
                     let text = v.as_text().unwrap_or_default();
                     let reply = if text == "fail" {
                         K::Error("type".into())
+                    } else if text == "rows" {
+                        // A 30-row table: more than the default 20 shown.
+                        K::Table(tickbridge::kdb::Table::new(
+                            vec!["n".into()],
+                            vec![K::vector(Vector::Long((0..30).collect()))],
+                        ))
                     } else {
                         K::list(vec![
                             K::sym("echo"),
@@ -312,6 +318,29 @@ fn query_prints_the_reply() {
     assert!(!out.status.success());
     assert_eq!(stderr(&out).trim(), "'type");
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn query_shows_more_rows_when_asked() {
+    let port = spawn_server(None, 3);
+    let target = format!("127.0.0.1:{port}");
+    let lines = |extra: &[&str]| {
+        let mut args = vec!["kdb", "query", &target, "rows", "--timeout-ms", "5000"];
+        args.extend_from_slice(extra);
+        let out = tickbridge(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    // Header and rule, then the rows.
+    let default = lines(&[]);
+    assert_eq!(default.len(), 2 + 20 + 1, "{default:?}");
+    assert_eq!(default.last().map(String::as_str), Some("…10 more rows"));
+    let five = lines(&["--rows", "5"]);
+    assert_eq!(five.len(), 2 + 5 + 1);
+    assert_eq!(five.last().map(String::as_str), Some("…25 more rows"));
+    let all = lines(&["--all"]);
+    assert_eq!(all.len(), 2 + 30);
+    assert_eq!(all.last().map(|l| l.trim()), Some("29"));
 }
 
 #[test]

@@ -16,14 +16,19 @@ pub const MAX_ITEMS: usize = 1000;
 
 /// Renders `v`: tables and dictionaries on several lines, all else on one.
 pub fn render(v: &K) -> String {
+    render_rows(v, MAX_ROWS)
+}
+
+/// [`render`] showing up to `max_rows` rows of a table or dictionary.
+pub fn render_rows(v: &K, max_rows: usize) -> String {
     match v {
-        K::Table(t) => table_text(&[], t),
+        K::Table(t) => table_text(&[], t, max_rows),
         K::Dict { keys, values, .. } => match (keys.as_ref(), values.as_ref()) {
-            (K::Table(k), K::Table(v)) => table_text(&[k], v),
+            (K::Table(k), K::Table(v)) => table_text(&[k], v, max_rows),
             (K::Vector(..) | K::List(..), K::Vector(..) | K::List(..))
                 if keys.count() == values.count() && keys.count() > 0 =>
             {
-                dict_text(keys, values)
+                dict_text(keys, values, max_rows)
             }
             _ => inline(v),
         },
@@ -456,9 +461,9 @@ impl Block {
 }
 
 /// Console-style table; `keys` holds the key table of a keyed table.
-fn table_text(keys: &[&Table], values: &Table) -> String {
+fn table_text(keys: &[&Table], values: &Table, max_rows: usize) -> String {
     let total = values.row_count();
-    let shown = total.min(MAX_ROWS);
+    let shown = total.min(max_rows);
     let key = keys.first().map(|k| Block::of(k, shown));
     let val = Block::of(values, shown);
     let join = |k: Option<String>, v: String| match k {
@@ -490,9 +495,9 @@ fn table_text(keys: &[&Table], values: &Table) -> String {
 }
 
 /// `key| value` lines, keys padded to one width.
-fn dict_text(keys: &K, values: &K) -> String {
+fn dict_text(keys: &K, values: &K, max_rows: usize) -> String {
     let n = keys.count();
-    let shown = n.min(MAX_ROWS);
+    let shown = n.min(max_rows);
     let key_cells: Vec<String> = (0..shown).map(|i| cell(keys, i)).collect();
     let width = key_cells
         .iter()

@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail, Context};
 
 use tickbridge::kdb::client::{ClientError, Connection};
 use tickbridge::kdb::message::{parse_header, HEADER_LEN};
+use tickbridge::kdb::render::{render_rows, MAX_ROWS};
 use tickbridge::kdb::{decode, decode_message, encode, encode_message, render, K};
 
 #[derive(clap::Subcommand, Debug)]
@@ -38,6 +39,13 @@ pub struct QueryArgs {
     pub target: String,
     /// The q expression, sent as a string.
     pub expr: String,
+    /// Rows of a table (or entries of a dictionary) to print; the rest are
+    /// counted in a last line.
+    #[arg(long, default_value_t = MAX_ROWS, conflicts_with = "all")]
+    pub rows: usize,
+    /// Print every row.
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub conn: super::ConnArgs,
 }
@@ -165,7 +173,8 @@ fn run_query(a: QueryArgs) -> anyhow::Result<ExitCode> {
     });
     match reply {
         Ok(v) => {
-            println!("{}", render(&v));
+            let rows = if a.all { usize::MAX } else { a.rows };
+            println!("{}", render_rows(&v, rows));
             Ok(ExitCode::SUCCESS)
         }
         Err(ClientError::Remote(e)) => {

@@ -65,18 +65,32 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
 }
 
-/// Logs go to stderr so stdout stays for the command's own output.
-pub fn init_logging(format: &str, default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TICKBRIDGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+/// Logs go to stderr so stdout stays for the command's own output; colours
+/// only when stderr is a terminal (a redirected log stays plain text). A
+/// `TICKBRIDGE_LOG` that does not parse is an error naming it, not a
+/// silent fall back to the default.
+pub fn init_logging(format: &str, default_filter: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let filter = match std::env::var("TICKBRIDGE_LOG") {
+        Ok(raw) if !raw.trim().is_empty() => tracing_subscriber::EnvFilter::builder()
+            .parse(raw.trim())
+            .map_err(|e| {
+                errors::usage(anyhow::anyhow!(
+                    "TICKBRIDGE_LOG: {raw:?} is not a log filter like `info` or `tickbridge=debug,warn` ({e})"
+                ))
+            })?,
+        _ => tracing_subscriber::EnvFilter::new(default_filter),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };
+    Ok(())
 }
 
 /// How the commands that talk to a kdb+ process (`kdb query`, `schema
@@ -171,7 +185,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(_) => "warn",
         _ => "info",
     };
-    init_logging(&cli.log_format, default_filter);
+    init_logging(&cli.log_format, default_filter)?;
     match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Invoke(a) => invoke::run(a),
