@@ -129,6 +129,8 @@ pub struct SubRecord<'a> {
 pub struct SubRecordError {
     pub subsequence: u32,
     pub defect: SubRecordDefect,
+    /// The record's data, which decoded fine, for the quarantine message.
+    pub data: Bytes,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -285,11 +287,13 @@ impl Aggregate {
     fn read(&self, i: usize) -> Result<SubRecord<'_>, SubRecordError> {
         // `decode` bounded the count by u32 and decoded every record.
         let subsequence = u32::try_from(i).unwrap_or(u32::MAX);
+        let r = wire::Record::decode(self.records[i].clone()).unwrap_or_default();
+        let data = r.data.unwrap_or_default();
         let bad = |defect| SubRecordError {
             subsequence,
             defect,
+            data: data.clone(),
         };
-        let r = wire::Record::decode(self.records[i].clone()).unwrap_or_default();
         let pk_index = r.partition_key_index.unwrap_or_default();
         let partition_key = lookup(&self.partition_keys, pk_index).ok_or_else(|| {
             bad(SubRecordDefect::PartitionKeyIndexOutOfRange {
@@ -310,7 +314,7 @@ impl Aggregate {
             subsequence,
             partition_key,
             explicit_hash_key,
-            data: r.data.unwrap_or_default(),
+            data,
         })
     }
 }
@@ -577,6 +581,7 @@ mod tests {
         assert_eq!(good(2).explicit_hash_key, Some("7"));
         assert_eq!(&good(2).data[..], b"three");
         let err = got[1].as_ref().expect_err("bad pk index");
+        assert_eq!(&err.data[..], b"two", "a bad sub-record keeps its data");
         assert_eq!(
             err.to_string(),
             "KPL sub-record 1: partition_key_index 2 is out of range (the table has 2 keys)"
