@@ -17,6 +17,7 @@ pub mod replay;
 pub mod runner;
 pub mod schema;
 pub mod source;
+pub mod telemetry;
 pub mod tp;
 pub mod tplink;
 pub mod s3;
