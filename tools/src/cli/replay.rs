@@ -169,7 +169,7 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
             async move {
                 depth(&sqs, &url)
                     .await
-                    .map_err(|e| super::errors::usage(anyhow::anyhow!("{flag} {url}: {}", one_line(&e))))
+                    .map_err(|e| super::errors::usage(anyhow::anyhow!("{flag} {url}: {}", one_line(&e.to_string()))))
             }
         };
         let plan = match &cmd {
