@@ -9,7 +9,7 @@
 //! prefix still decodes) and the body says so, because failing the send
 //! would hold up the lane for a record that can never fit.
 
-use aws_sdk_sqs::error::DisplayErrorContext;
+use crate::aws::error::error_text;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 use futures_util::stream::{self, StreamExt};
@@ -129,7 +129,7 @@ impl SqsQuarantine {
                 let why = QuarantineError::Send(format!(
                     "SQS SendMessageBatch to {}: {}",
                     self.queue_url,
-                    DisplayErrorContext(&e)
+                    error_text(&e)
                 ));
                 return ids.into_iter().map(|i| (i, Err(why.clone()))).collect();
             }
@@ -197,76 +197,23 @@ impl QuarantineSink for SqsQuarantine {
     }
 }
 
-/// A sink for local runs without a queue: each item becomes one `warn` log
-/// line with every field and a bounded preview of the payload (its first
-/// [`PREVIEW_BYTES`] bytes and its whole length: a 10 MB record must not
-/// make a 14 MB log line), and counts as sent.
+/// A sink for local runs without a queue: it takes every item and counts
+/// it as sent, and sends it nowhere. What is kept of the record is its one
+/// `bad record quarantined` line (`telemetry::BadRecord`, written by the
+/// app after the batch, saying "kept only in this log line"): source, lane,
+/// position, reason and a bounded payload preview. Logging here too would
+/// make two lines per record.
 ///
-/// **It keeps nothing beyond the logs**: the records are done (their lanes
-/// go on) and can be recovered only from the log output. Never use it where
-/// the logs are not retained.
+/// **It keeps nothing beyond the logs**, and of a large payload only its
+/// first bytes: the records are done (their lanes go on). Never use it
+/// where the records must be recoverable.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LogQuarantine;
 
 impl QuarantineSink for LogQuarantine {
     async fn send(&self, items: &[QuarantineItem]) -> Vec<Result<(), QuarantineError>> {
-        items
-            .iter()
-            .map(|item| {
-                tracing::warn!(
-                    source = %item.source_arn,
-                    lane = %item.lane,
-                    position = %item.position,
-                    failure_id = %item.failure_id,
-                    reason = %item.reason,
-                    payload_bytes = payload_len(&item.payload),
-                    payload_preview = %payload_preview(&item.payload),
-                    "quarantined record (log only, not stored anywhere else)"
-                );
-                Ok(())
-            })
-            .collect()
+        items.iter().map(|_| Ok(())).collect()
     }
-}
-
-/// How much of a payload a log line shows.
-pub const PREVIEW_BYTES: usize = 256;
-
-/// Length in bytes of the payload a base64 text holds.
-fn payload_len(b64: &str) -> usize {
-    let pad = b64.bytes().rev().take_while(|b| *b == b'=').count();
-    (b64.len() / 4 * 3).saturating_sub(pad)
-}
-
-/// The payload's first [`PREVIEW_BYTES`] bytes as text (invalid UTF-8
-/// replaced, control characters escaped), with `…` when there is more.
-/// Only the base64 that covers them is decoded.
-pub fn payload_preview(b64: &str) -> String {
-    use base64::Engine;
-    let quanta = PREVIEW_BYTES.div_ceil(3) * 4;
-    let head = b64.get(..quanta.min(b64.len())).unwrap_or(b64);
-    let mut bytes = match base64::engine::general_purpose::STANDARD.decode(head) {
-        Ok(b) => b,
-        // Not base64 after all: show the text itself, bounded.
-        Err(_) => head.as_bytes().to_vec(),
-    };
-    let more = bytes.len() > PREVIEW_BYTES || b64.len() > head.len();
-    bytes.truncate(PREVIEW_BYTES);
-    let mut text: String = String::from_utf8_lossy(&bytes)
-        .chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect();
-    if more {
-        text.push('…');
-    }
-    text
 }
 
 /// Either sink, chosen at start-up (the trait is not object safe).
@@ -433,18 +380,6 @@ mod tests {
         assert_eq!(v["payload"], it.payload.as_str());
         assert_eq!(v["payload_truncated"], false);
         assert_eq!(v["reason"], "bad json");
-    }
-
-    #[test]
-    fn log_lines_show_a_bounded_preview_and_the_length() {
-        let big = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 10 << 20]);
-        let preview = payload_preview(&big);
-        assert_eq!(preview, format!("{}…", "x".repeat(PREVIEW_BYTES)));
-        assert_eq!(payload_len(&big), 10 << 20);
-        let small = base64::engine::general_purpose::STANDARD.encode(b"{\"a\":1}\n");
-        assert_eq!(payload_preview(&small), "{\"a\":1}\\n");
-        assert_eq!(payload_len(&small), 8);
-        assert_eq!(payload_len(""), 0);
     }
 
     #[test]
