@@ -20,10 +20,13 @@ use crate::dedupe::{Claim, DedupeStore, StoreError};
 use crate::pipeline::dry_run::{DryLink, DryQuarantine};
 use crate::pipeline::response::{batch_response, BatchResponse, Unnameable};
 use crate::pipeline::{
-    process_batch, BatchContext, LinkError, QuarantineSink, RecordState, SchemaDecoder, Summary,
+    process_batch_with_claims, BatchContext, ClaimCheck, LinkError, QuarantineSink, RecordState, SchemaDecoder, Summary,
     TickerplantLink,
 };
 use crate::quarantine::{LogQuarantine, Quarantine, SqsQuarantine};
+use crate::s3::claim_check::{LazyS3, S3ClaimCheck};
+use crate::s3::ingest::IngestOptions;
+use crate::s3::notify;
 use crate::schema::Catalog;
 use crate::source::event::{parse_event, EventError};
 use crate::source::{Record, SourceKind};
@@ -112,6 +115,10 @@ pub enum HandlerError {
     Event(#[from] EventError),
     #[error("{0}")]
     Unnameable(#[from] Unnameable),
+    /// An S3 notification delivered directly (or by EventBridge) left an
+    /// object pending: failing the invocation makes Lambda retry it.
+    #[error("S3 notification not finished: {0}")]
+    Ingest(String),
 }
 
 /// The result of one invocation.
@@ -163,6 +170,9 @@ pub struct App {
     link: Arc<Mutex<TpLink>>,
     quarantine: Quarantine,
     decoder: SchemaDecoder,
+    /// S3 (claim checks and objects): a client made on first use.
+    s3: LazyS3,
+    claims: S3ClaimCheck,
 }
 
 /// Loads the schema catalog: `TICKBRIDGE_SCHEMAS` or the embedded examples.
@@ -264,13 +274,79 @@ impl App {
             upd_func: config.pipeline.upd_func.clone(),
             mode: config.preflight,
         });
+        let s3 = LazyS3::new();
+        let claims = S3ClaimCheck::new(
+            s3.clone(),
+            config.s3.claim_check_max_bytes,
+            config.s3.claim_check_delete,
+        );
         App {
             config,
             store,
             link: Arc::new(Mutex::new(link)),
             quarantine,
             decoder,
+            s3,
+            claims,
         }
+    }
+
+    /// Uses this S3 client instead of one made from the environment.
+    pub fn with_s3_client(mut self, client: aws_sdk_s3::Client) -> App {
+        self.s3 = LazyS3::with_client(client);
+        self.claims = S3ClaimCheck::new(
+            self.s3.clone(),
+            self.config.s3.claim_check_max_bytes,
+            self.config.s3.claim_check_delete,
+        );
+        self
+    }
+
+    /// The S3 client (made from the environment on first use).
+    pub async fn s3_client(&self) -> &aws_sdk_s3::Client {
+        self.s3.get().await
+    }
+
+    /// How objects are read and sent, from the settings.
+    pub fn ingest_options(&self) -> IngestOptions {
+        IngestOptions {
+            flush_rows: self.config.s3.flush_rows,
+            flush_bytes: self.config.s3.flush_bytes,
+            max_line: self.config.s3.max_line_bytes,
+            ..IngestOptions::from_pipeline(&self.config.pipeline)
+        }
+    }
+
+    /// Streams objects (`tickbridge ingest`, tests) through the bridge's
+    /// link, store and quarantine, or, with `dry_run`, through the dry-run
+    /// edges (nothing sent, nothing checkpointed). One report per object.
+    pub async fn ingest_object(
+        &self,
+        object: &crate::s3::ObjectRef,
+        ctx: &BatchContext,
+        dry_run: bool,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> crate::s3::ingest::ObjectReport {
+        use crate::s3::ingest::{ingest_object, Sinks};
+        let s3 = self.s3.get().await;
+        let options = self.ingest_options();
+        let catalog = self.decoder.catalog();
+        if dry_run {
+            let store = ReadOnly::new(&self.store);
+            let sinks = Sinks {
+                store: &store,
+                link: &mut DryLink,
+                quarantine: &DryQuarantine::default(),
+            };
+            return ingest_object(s3, catalog, sinks, object, &options, ctx, progress).await;
+        }
+        let mut link = self.link.lock().await;
+        let sinks = Sinks {
+            store: &self.store,
+            link: &mut *link,
+            quarantine: &self.quarantine,
+        };
+        ingest_object(s3, catalog, sinks, object, &options, ctx, progress).await
     }
 
     /// Opens the tickerplant connection on a task; the first invocation
@@ -308,8 +384,67 @@ impl App {
         event: &[u8],
         ctx: &BatchContext,
     ) -> Result<Invocation, HandlerError> {
+        if crate::source::event::is_s3_event(event) {
+            // Boxed: the object path is deep, and callers' futures need not
+            // carry its layout.
+            return Box::pin(self.handle_s3_event(event, ctx)).await;
+        }
         let records = parse_event(event, &self.config.source)?;
         self.handle_records(&records, ctx).await
+    }
+
+    /// An S3 notification delivered directly or by EventBridge.
+    async fn handle_s3_event(
+        &self,
+        event: &[u8],
+        ctx: &BatchContext,
+    ) -> Result<Invocation, HandlerError> {
+        let options = self.ingest_options();
+        let mut link = self.link.lock().await;
+        let mut parts = notify::Parts {
+            s3: self.s3.get().await,
+            catalog: self.decoder.catalog(),
+            store: &self.store,
+            link: &mut *link,
+            quarantine: &self.quarantine,
+            options: &options,
+        };
+        let summary = notify::handle_event(&mut parts, event, ctx)
+            .await
+            .map_err(HandlerError::Ingest)?;
+        Ok(Invocation {
+            source: "s3",
+            response: BatchResponse::default(),
+            states: Vec::new(),
+            summary,
+        })
+    }
+
+    /// SQS messages whose bodies are S3 notifications.
+    async fn handle_s3_messages(
+        &self,
+        records: &[Record],
+        ctx: &BatchContext,
+    ) -> Result<Invocation, HandlerError> {
+        let options = self.ingest_options();
+        let mut link = self.link.lock().await;
+        let mut parts = notify::Parts {
+            s3: self.s3.get().await,
+            catalog: self.decoder.catalog(),
+            store: &self.store,
+            link: &mut *link,
+            quarantine: &self.quarantine,
+            options: &options,
+        };
+        let (states, summary) = notify::handle_sqs(&mut parts, records, ctx).await;
+        drop(link);
+        let response = batch_response(records, &states)?;
+        Ok(Invocation {
+            source: "sqs",
+            response,
+            states,
+            summary,
+        })
     }
 
     /// Runs one batch of records (from an event, or from the SDK in the
@@ -319,9 +454,21 @@ impl App {
         records: &[Record],
         ctx: &BatchContext,
     ) -> Result<Invocation, HandlerError> {
+        if records.first().map(|r| r.kind) == Some(SourceKind::SqsFifo)
+            && notify::is_notification_batch(records)
+        {
+            return Box::pin(self.handle_s3_messages(records, ctx)).await;
+        }
         let mut link = self.link.lock().await;
         let inv = self
-            .run_batch(records, &self.store, &mut *link, &self.quarantine, ctx)
+            .run_batch(
+                records,
+                &self.store,
+                &mut *link,
+                &self.quarantine,
+                &self.claims,
+                ctx,
+            )
             .await;
         drop(link);
         let inv = inv?;
@@ -351,16 +498,19 @@ impl App {
     ) -> Result<Invocation, HandlerError> {
         let store = ReadOnly::new(&self.store);
         let quarantine = DryQuarantine::default();
-        self.run_batch(records, &store, &mut DryLink, &quarantine, ctx)
+        // Objects are read; none is deleted.
+        let claims = self.claims.without_delete();
+        self.run_batch(records, &store, &mut DryLink, &quarantine, &claims, ctx)
             .await
     }
 
-    async fn run_batch<S: DedupeStore, L: TickerplantLink, Q: QuarantineSink>(
+    async fn run_batch<S: DedupeStore, L: TickerplantLink, Q: QuarantineSink, C: ClaimCheck>(
         &self,
         records: &[Record],
         store: &S,
         link: &mut L,
         quarantine: &Q,
+        claims: &C,
         ctx: &BatchContext,
     ) -> Result<Invocation, HandlerError> {
         let source = match records.first().map(|r| r.kind) {
@@ -368,12 +518,13 @@ impl App {
             Some(SourceKind::SqsFifo) => "sqs",
             None => "empty",
         };
-        let result = process_batch(
+        let result = process_batch_with_claims(
             records,
             store,
             link,
             quarantine,
             &self.decoder,
+            claims,
             &self.config.pipeline,
             ctx,
         )

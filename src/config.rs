@@ -70,6 +70,54 @@ pub struct Config {
     pub metrics_namespace: String,
     pub pipeline: PipelineConfig,
     pub source: SourceOptions,
+    pub s3: S3Settings,
+}
+
+/// S3 claim checks and object ingestion (DESIGN §2, §7a).
+#[derive(Clone, Debug)]
+pub struct S3Settings {
+    /// Larger claim-checked objects are bad records, refused before reading.
+    pub claim_check_max_bytes: u64,
+    pub claim_check_delete: crate::s3::claim_check::DeleteMode,
+    /// Object ingestion confirms and checkpoints at least every this many
+    /// rows and every this many bytes read.
+    pub flush_rows: usize,
+    pub flush_bytes: u64,
+    /// Longer lines of an object are bad lines.
+    pub max_line_bytes: usize,
+}
+
+fn s3_settings(vars: &Vars) -> Result<S3Settings, ConfigError> {
+    use crate::s3::claim_check::DeleteMode;
+    let positive = |var: &'static str, v: u64| {
+        if v == 0 {
+            Err(ConfigError {
+                var,
+                reason: "must be above 0".into(),
+            })
+        } else {
+            Ok(v)
+        }
+    };
+    let bytes = |var: &'static str| -> Result<u64, ConfigError> {
+        positive(var, vars.parse(var, "a number of bytes")?)
+    };
+    Ok(S3Settings {
+        claim_check_max_bytes: bytes("TICKBRIDGE_CLAIM_CHECK_MAX_BYTES")?,
+        claim_check_delete: vars.choice(
+            "TICKBRIDGE_CLAIM_CHECK_DELETE",
+            &[
+                ("never", DeleteMode::Never),
+                ("after-commit", DeleteMode::AfterCommit),
+            ],
+        )?,
+        flush_rows: positive(
+            "TICKBRIDGE_S3_FLUSH_ROWS",
+            vars.parse("TICKBRIDGE_S3_FLUSH_ROWS", "a number of rows")?,
+        )? as usize,
+        flush_bytes: bytes("TICKBRIDGE_S3_FLUSH_BYTES")?,
+        max_line_bytes: bytes("TICKBRIDGE_S3_MAX_LINE_BYTES")? as usize,
+    })
 }
 
 /// Every variable the bridge reads, with its default (empty: none). The
@@ -100,6 +148,11 @@ pub const VARS: &[(&str, &str)] = &[
     ("TICKBRIDGE_SQS_BODY_BASE64", "false"),
     ("TICKBRIDGE_METRICS_NAMESPACE", "tickbridge"),
     ("TICKBRIDGE_LOG", "info"),
+    ("TICKBRIDGE_CLAIM_CHECK_MAX_BYTES", "16777216"),
+    ("TICKBRIDGE_CLAIM_CHECK_DELETE", "never"),
+    ("TICKBRIDGE_S3_FLUSH_ROWS", "100000"),
+    ("TICKBRIDGE_S3_FLUSH_BYTES", "8388608"),
+    ("TICKBRIDGE_S3_MAX_LINE_BYTES", "1048576"),
 ];
 
 /// Variables of the same prefix that belong to the tools, not the bridge.
@@ -344,6 +397,7 @@ impl Config {
                 lanes_by_partition_key: vars.flag("TICKBRIDGE_LANES_BY_PARTITION_KEY")?,
                 sqs_body_base64: vars.flag("TICKBRIDGE_SQS_BODY_BASE64")?,
             },
+            s3: s3_settings(&vars)?,
         })
     }
 }

@@ -9,7 +9,7 @@ use base64::Engine;
 use futures_util::future::join_all;
 
 use super::{
-    BadRecords, BatchContext, BatchResult, Decoder, EncodedRun, LaneRows, LinkError,
+    BadRecords, BatchContext, BatchResult, ClaimCheck, Decoder, NoClaimCheck, EncodedRun, LaneRows, LinkError,
     PipelineConfig, PublishMode, QuarantineItem, QuarantineSink, RecordState, Summary,
     TickerplantLink,
 };
@@ -115,13 +115,8 @@ fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Processes one batch. Never fails as a whole: every problem becomes a
-/// record state, so the caller can always build an exact batch response.
-///
-/// The stages, in order: transport dedupe, decoding (with payload keys
-/// when a table defines them), quarantine, publish, commit. Each stage
-/// leaves every record it stops in a state, and settles the lane cuts
-/// before the next one looks.
+/// Processes one batch without claim checks (a pointer record is bad);
+/// see [`process_batch_with_claims`].
 pub async fn process_batch<S, L, Q, D>(
     records: &[Record],
     store: &S,
@@ -137,6 +132,45 @@ where
     Q: QuarantineSink,
     D: Decoder,
 {
+    process_batch_with_claims(
+        records,
+        store,
+        link,
+        quarantine,
+        decoder,
+        &NoClaimCheck,
+        cfg,
+        ctx,
+    )
+    .await
+}
+
+/// Processes one batch. Never fails as a whole: every problem becomes a
+/// record state, so the caller can always build an exact batch response.
+///
+/// The stages, in order: transport dedupe, claim checks (pointer records
+/// replaced by their objects' bytes), decoding (with payload keys when a
+/// table defines them), quarantine, publish, commit. Each stage leaves
+/// every record it stops in a state, and settles the lane cuts before the
+/// next one looks.
+#[allow(clippy::too_many_arguments)]
+pub async fn process_batch_with_claims<S, L, Q, D, C>(
+    records: &[Record],
+    store: &S,
+    link: &mut L,
+    quarantine: &Q,
+    decoder: &D,
+    claims: &C,
+    cfg: &PipelineConfig,
+    ctx: &BatchContext,
+) -> BatchResult
+where
+    S: DedupeStore,
+    L: TickerplantLink,
+    Q: QuarantineSink,
+    D: Decoder,
+    C: ClaimCheck,
+{
     let requests_before = store.requests();
     let mut b = Batch {
         records,
@@ -146,6 +180,7 @@ where
         ctx,
         slots: Slots::new(records, cfg.bad_records),
         summary: Summary::default(),
+        resolved: Vec::new(),
     };
     b.summary.request_id = ctx.request_id.clone();
     b.summary.records = records.len();
@@ -153,6 +188,7 @@ where
 
     let t = Instant::now();
     let checkpoints = b.transport_dedupe(store).await;
+    b.resolve_pointers(claims).await;
     let mut lane_rows = if decoder.has_payload_keys() && !b.out_of_time() {
         let rows = b.decode_with_payload_keys(store).await;
         b.summary.stage_ms.dedupe = ms_since(t) - b.summary.stage_ms.decode;
@@ -192,6 +228,16 @@ where
     let t = Instant::now();
     commit(store, records, &b.lanes, &b.slots, &checkpoints, cfg, ctx).await;
     b.summary.stage_ms.commit = ms_since(t);
+    let committed: Vec<crate::s3::Pointer> = b
+        .resolved
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| b.slots.work[*i] == Work::Done(RecordState::Forwarded))
+        .filter_map(|(_, r)| r.as_ref().map(|(p, _)| p.clone()))
+        .collect();
+    if !committed.is_empty() {
+        claims.committed(&committed).await;
+    }
 
     b.summary.dedupe_requests = store.requests().saturating_sub(requests_before);
     b.finish()
@@ -206,9 +252,103 @@ struct Batch<'a, D> {
     ctx: &'a BatchContext,
     slots: Slots,
     summary: Summary,
+    /// Claim checks: per record (empty when the batch has no pointer), the
+    /// pointer and the record with the object's bytes as its payload.
+    resolved: Vec<Option<(crate::s3::Pointer, Record)>>,
+}
+
+/// One claim-check fetch, given up at `until`. `Err(Ok(e))`: what S3
+/// said; `Err(Err(reason))`: out of time (transient).
+async fn fetch_until<C: ClaimCheck>(
+    claims: &C,
+    pointer: &crate::s3::Pointer,
+    until: Instant,
+) -> Result<Vec<u8>, Result<crate::s3::S3Error, String>> {
+    if Instant::now() >= until {
+        return Err(Err("deadline: claim-check object not fetched".to_string()));
+    }
+    match tokio::time::timeout_at(until.into(), claims.fetch(pointer)).await {
+        Ok(r) => r.map_err(Ok),
+        Err(_) => Err(Err(
+            "deadline: claim-check fetch did not finish in time".to_string(),
+        )),
+    }
+}
+
+/// The S3 pointer a record holds, if any (DESIGN §2): on SQS marked by the
+/// size attribute, on Kinesis by its shape alone (`s3::pointer`).
+fn pointer_of(r: &Record) -> Result<Option<crate::s3::Pointer>, crate::s3::PointerError> {
+    use crate::s3::pointer::{kinesis_pointer, sqs_pointer};
+    match r.kind {
+        SourceKind::Kinesis => Ok(kinesis_pointer(&r.payload)),
+        SourceKind::SqsFifo => sqs_pointer(
+            &r.payload,
+            r.pointer_attribute
+                .iter()
+                .map(|(name, value)| (*name, value.as_deref())),
+        ),
+    }
 }
 
 impl<D: Decoder> Batch<'_, D> {
+    /// Claim checks: each pointer record still to do (in lane order, up to
+    /// a cut) gets its object's bytes as its payload. Its position, failure
+    /// id and dedupe keys stay the message's; payload keys come from the
+    /// fetched bytes. Fetches run concurrently (bounded) and end at the
+    /// deadline margin; results are applied in lane order.
+    async fn resolve_pointers<C: ClaimCheck>(&mut self, claims: &C) {
+        let bad_records = self.cfg.bad_records;
+        let mut wanted: Vec<(usize, crate::s3::Pointer)> = Vec::new();
+        for lane in &self.lanes {
+            for &i in &lane.records {
+                match &self.slots.work[i] {
+                    w if w.pending_reason().is_some() => break,
+                    Work::Todo => {}
+                    _ => continue,
+                }
+                match pointer_of(&self.records[i]) {
+                    Ok(None) => {}
+                    Ok(Some(p)) => wanted.push((i, p)),
+                    Err(e) => self.slots.work[i] = bad(format!("claim check: {e}"), bad_records),
+                }
+            }
+        }
+        if wanted.is_empty() {
+            self.slots.settle_cuts(&self.lanes);
+            return;
+        }
+        let until = self
+            .ctx
+            .deadline
+            .checked_sub(self.cfg.deadline_margin)
+            .unwrap_or(self.ctx.deadline);
+        // In chunks of the concurrency: a stream of closures' futures
+        // would not be `Send` for every lifetime, which spawned callers need.
+        let mut fetched = Vec::with_capacity(wanted.len());
+        for chunk in wanted.chunks(claims.concurrency().max(1)) {
+            fetched.extend(join_all(chunk.iter().map(|(_, p)| fetch_until(claims, p, until))).await);
+        }
+        self.resolved = vec![None; self.records.len()];
+        for ((i, pointer), result) in wanted.into_iter().zip(fetched) {
+            match result {
+                Ok(payload) => {
+                    let record = Record {
+                        payload,
+                        ..self.records[i].clone()
+                    };
+                    self.resolved[i] = Some((pointer, record));
+                }
+                Err(Ok(e)) if !e.is_transient() => {
+                    self.slots.work[i] = bad(format!("claim check: {e}"), bad_records)
+                }
+                Err(Ok(e)) => self.slots.work[i] = Work::pending(format!("claim check: {e}")),
+                Err(Err(reason)) => self.slots.work[i] = Work::pending(reason),
+            }
+        }
+        self.slots.settle_cuts(&self.lanes);
+    }
+
+
     fn out_of_time(&self) -> bool {
         self.ctx.remaining() < self.cfg.deadline_margin
     }
@@ -420,7 +560,11 @@ impl<D: Decoder> Batch<'_, D> {
                 Work::Todo => {}
                 _ => continue,
             }
-            match rows.push(i, &self.records[i]) {
+            let record = match self.resolved.get(i) {
+                Some(Some((_, resolved))) => resolved,
+                _ => &self.records[i],
+            };
+            match rows.push(i, record) {
                 Ok(key) => {
                     pushed.push(i);
                     if let (Some(keys), Some(key)) = (keys.as_deref_mut(), key) {

@@ -20,7 +20,7 @@ pub mod dry_run;
 pub mod response;
 pub mod schema_decoder;
 
-pub use batch::{process_batch, replay_key};
+pub use batch::{process_batch, process_batch_with_claims, replay_key};
 pub use schema_decoder::SchemaDecoder;
 
 /// How runs are sent (DESIGN §4).
@@ -287,6 +287,40 @@ pub trait QuarantineSink: Sync {
         &self,
         items: &[QuarantineItem],
     ) -> impl Future<Output = Vec<Result<(), QuarantineError>>> + Send;
+}
+
+/// Claim checks (DESIGN §2): the S3 object a pointer record names,
+/// fetched after transport dedupe and before decoding. A trait so the
+/// pipeline runs with fakes in tests; `s3::claim_check` is the real one.
+pub trait ClaimCheck: Sync {
+    /// The object's bytes. An error is permanent (the record is bad) or
+    /// transient (its lane is cut and retried), as `S3Error::is_transient`.
+    fn fetch(
+        &self,
+        pointer: &crate::s3::Pointer,
+    ) -> impl Future<Output = Result<Vec<u8>, crate::s3::S3Error>> + Send;
+    /// The objects of pointer records now forwarded and committed (for
+    /// deleting them, when a setting says so).
+    fn committed(&self, pointers: &[crate::s3::Pointer]) -> impl Future<Output = ()> + Send;
+    /// Fetches in flight at once.
+    fn concurrency(&self) -> usize {
+        4
+    }
+}
+
+/// No S3 access: a pointer record is a bad record saying so.
+pub struct NoClaimCheck;
+
+impl ClaimCheck for NoClaimCheck {
+    async fn fetch(&self, pointer: &crate::s3::Pointer) -> Result<Vec<u8>, crate::s3::S3Error> {
+        Err(crate::s3::S3Error::new(
+            &pointer.object,
+            crate::s3::ErrorKind::Refused,
+            "a claim-check pointer, and this pipeline has no S3 client",
+        ))
+    }
+
+    async fn committed(&self, _pointers: &[crate::s3::Pointer]) {}
 }
 
 /// What one batch did: the invocation summary's facts.

@@ -1,5 +1,5 @@
 //! S3: claim-check payloads and S3 objects streamed as lines (DESIGN §2,
-//! §7a). Building blocks only; the pipeline wires them in.
+//! §7a).
 //!
 //! - [`pointer`]: the SQS Extended Client's pointer body (and the same
 //!   shape on Kinesis), and fetching the object it names with a size bound.
@@ -10,11 +10,18 @@
 //! - [`lines`]: the line splitter and gzip decoder under it, over any
 //!   source of byte chunks, with memory bounded by the longest line.
 //! - [`error`]: what went wrong, and whether a retry can help.
+//! - [`claim_check`]: the pipeline's claim-check stage over S3 (a client
+//!   made on first use, the size bound, deletion after commit).
+//! - [`ingest`]: one object streamed into the tickerplant with a line
+//!   checkpoint, for S3 notifications and `tickbridge ingest`.
 
+pub mod claim_check;
 pub mod error;
 pub mod event;
 pub mod gzip;
+pub mod ingest;
 pub mod lines;
+pub mod notify;
 pub mod object;
 pub mod pointer;
 

@@ -108,6 +108,34 @@ struct KinesisFastData<'a> {
     approximate_arrival_timestamp: Option<f64>,
 }
 
+/// Whether a Lambda event is an S3 notification delivered directly
+/// (`Records[0].eventSource` `aws:s3`, or S3's test event) or by
+/// EventBridge (`source` `aws.s3`): those name objects to ingest
+/// (`s3::notify`), not records.
+pub fn is_s3_event(event: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Top<'a> {
+        #[serde(rename = "Records", borrow, default)]
+        records: Option<Vec<Probe<'a>>>,
+        #[serde(borrow, default)]
+        source: Option<&'a str>,
+        #[serde(rename = "Event", borrow, default)]
+        event: Option<&'a str>,
+    }
+    match serde_json::from_slice::<Top>(event) {
+        Ok(t) => {
+            t.source == Some("aws.s3")
+                || t.event == Some("s3:TestEvent")
+                || t.records
+                    .as_deref()
+                    .and_then(<[Probe]>::first)
+                    .and_then(|p| p.event_source)
+                    == Some("aws:s3")
+        }
+        Err(_) => false,
+    }
+}
+
 /// Parses a Lambda event. An empty batch is `Ok(vec![])`.
 pub fn parse_event(event: &[u8], opts: &SourceOptions) -> Result<Vec<Record>, EventError> {
     // The common case in one pass; anything unusual (a missing field, an
