@@ -15,7 +15,7 @@ use super::{
 };
 use crate::dedupe::{Claim, DedupeStore, StoreError};
 use crate::kdb::MsgType;
-use crate::source::seqno::cmp_seq;
+use crate::source::seqno::Position;
 use crate::source::{lanes, Lane, Record, SourceKind};
 
 /// A record's state while the batch is in flight: decided, in the
@@ -414,8 +414,10 @@ impl<D: Decoder> Batch<'_, D> {
             match read {
                 Ok(cp) => {
                     if let Some(cp) = &cp {
+                        // `seq` or `seq:sub` (partway through a KPL aggregate).
+                        let cp = Position::parse_checkpoint(cp);
                         for &i in &lane.records {
-                            if cmp_seq(&self.records[i].position, cp).is_le() {
+                            if self.records[i].shard_position().cmp(&cp).is_le() {
                                 self.slots.work[i] = Work::Done(RecordState::Duplicate);
                             }
                         }
@@ -572,7 +574,11 @@ impl<D: Decoder> Batch<'_, D> {
                     }
                 }
                 Err(reason) => {
-                    self.slots.work[i] = bad(reason.to_string(), bad_records);
+                    let reason = match &record.kpl_note {
+                        Some(note) => format!("{reason} ({note})"),
+                        None => reason.to_string(),
+                    };
+                    self.slots.work[i] = bad(reason, bad_records);
                     if bad_records == BadRecords::Fail {
                         break;
                     }
@@ -606,7 +612,8 @@ impl<D: Decoder> Batch<'_, D> {
 }
 
 /// The per-record key of a replayed Kinesis record: `kin#<stream
-/// ARN>/<shard>#<sequence>`. The lane is `<ARN>/<shard>` or, with lanes by
+/// ARN>/<shard>#<sequence>`, and `#<subsequence>` after it for a user
+/// record of a KPL aggregate. The lane is `<ARN>/<shard>` or, with lanes by
 /// partition key, `<ARN>/<shard>#<key>`; shard ids hold no `#`, so the key
 /// is the same whichever way the lanes were formed.
 pub fn replay_key(r: &Record) -> Option<String> {
@@ -619,7 +626,10 @@ pub fn replay_key(r: &Record) -> Option<String> {
         .and_then(|rest| rest.strip_prefix('/'))
         .map(|rest| rest.split('#').next().unwrap_or(rest))
         .unwrap_or(r.lane.as_str());
-    Some(format!("kin#{}/{shard}#{}", r.source_arn, r.position))
+    Some(match &r.sub {
+        None => format!("kin#{}/{shard}#{}", r.source_arn, r.position),
+        Some(sub) => format!("kin#{}/{shard}#{}#{}", r.source_arn, r.position, sub.index),
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -692,7 +702,9 @@ fn quarantine_item(r: &Record, reason: &str) -> QuarantineItem {
     QuarantineItem {
         source_arn: r.source_arn.clone(),
         lane: r.lane.clone(),
-        position: r.position.clone(),
+        // `seq:sub` for a KPL user record: it tells them apart, also in
+        // the FIFO quarantine's deduplication id.
+        position: r.position_text().into_owned(),
         failure_id: r.failure_id.clone(),
         reason: reason.to_string(),
         payload: base64::engine::general_purpose::STANDARD.encode(&r.payload),
@@ -1015,15 +1027,20 @@ async fn commit<S: DedupeStore>(
         let Some(old) = checkpoints.get(&lane.id) else {
             continue;
         };
+        // `seq:sub` when it ends partway through a KPL aggregate, so a
+        // redelivery of the aggregate skips the sub-records already done.
         let last = lane
             .records
             .iter()
             .take_while(|&&i| done(i))
             .last()
-            .map(|&i| records[i].position.as_str());
+            .map(|&i| records[i].checkpoint_after());
         if let Some(new) = last {
-            if old.as_deref().is_none_or(|o| cmp_seq(new, o).is_gt()) {
-                moves.push((lane.id.as_str(), old.as_deref(), new));
+            let newer = old
+                .as_deref()
+                .is_none_or(|o| new.cmp(&Position::parse_checkpoint(o)).is_gt());
+            if newer {
+                moves.push((lane.id.as_str(), old.as_deref(), new.checkpoint_text()));
             }
         }
     }
@@ -1052,7 +1069,7 @@ async fn commit<S: DedupeStore>(
         let all = join_all(
             moves
                 .iter()
-                .map(|(lane, old, new)| store.advance_checkpoint(lane, *old, new)),
+                .map(|(lane, old, new)| store.advance_checkpoint(lane, *old, new.as_str())),
         );
         match tokio::time::timeout_at(ctx.deadline.into(), all).await {
             Ok(results) => results,

@@ -109,6 +109,8 @@ mod tests {
             arrival_ms: 0,
             defect: None,
             pointer_attribute: None,
+            sub: None,
+            kpl_note: None,
         }
     }
 

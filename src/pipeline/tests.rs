@@ -167,6 +167,8 @@ fn kinesis(shard: &str, seq: u64, payload: &str) -> Record {
         arrival_ms: 0,
         defect: None,
         pointer_attribute: None,
+        sub: None,
+        kpl_note: None,
     }
 }
 
@@ -182,6 +184,8 @@ fn sqs(group: &str, id: &str, payload: &str) -> Record {
         arrival_ms: 0,
         defect: None,
         pointer_attribute: None,
+        sub: None,
+        kpl_note: None,
     }
 }
 
@@ -687,6 +691,8 @@ fn replayed_kinesis_records_are_keyed_by_shard_and_sequence() {
         arrival_ms: 0,
         defect: None,
         pointer_attribute: None,
+        sub: None,
+        kpl_note: None,
     };
     let by_shard = rec(format!("{arn}/shardId-000000000001"));
     let by_key = rec(format!("{arn}/shardId-000000000001#AAPL#x"));
@@ -999,5 +1005,135 @@ async fn dry_run_decides_as_the_pipeline_does_and_changes_nothing() {
             .await
             .unwrap(),
         vec![Claim::InProgress]
+    );
+}
+
+/// A shard's records as the source builds them: plain payloads, or a KPL
+/// aggregate of several (`kpl::aggregate`) under one sequence number.
+fn shard_records(items: &[(u64, &[&str])]) -> Vec<Record> {
+    use crate::source::kinesis::{records, Data, KinesisParts};
+    use crate::source::kpl;
+    let mut out = Vec::new();
+    for (seq, payloads) in items {
+        let data = match payloads {
+            [one] => one.as_bytes().to_vec(),
+            many => kpl::aggregate(many.iter().map(|p| kpl::UserRecord {
+                partition_key: "user-key",
+                explicit_hash_key: None,
+                data: p.as_bytes(),
+            })),
+        };
+        let seq = seq.to_string();
+        let parts = KinesisParts {
+            stream_arn: "arn:aws:kinesis:eu-west-1:1:stream/trades",
+            shard_id: "shardId-0",
+            sequence_number: &seq,
+            partition_key: "agg-key",
+            data: Data::Bytes(&data),
+            arrival_ms: 0,
+        };
+        records(parts, &crate::source::SourceOptions::default(), &mut out).expect("valid");
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_failure_inside_an_aggregate_checkpoints_the_sub_records_before_it() {
+    let store = MemoryStore::new();
+    let q = FakeQuarantine::default();
+    let cfg = PipelineConfig::default();
+    let recs = shard_records(&[
+        (10, &["trade:a"]),
+        (11, &["trade:0", "trade:1", "trade:2", "quote:3", "trade:4"]),
+        (12, &["trade:b"]),
+    ]);
+    let lane = recs[0].lane.clone();
+    assert_eq!(recs.len(), 7);
+    // The tickerplant refuses sub-record 3 (its own run).
+    let mut link = FakeLink {
+        reject_table: Some("quote".into()),
+        ..FakeLink::default()
+    };
+    let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
+    // Lambda can only be told the aggregate's sequence number.
+    assert_eq!(r.failures, vec!["11"]);
+    assert_eq!(pending(&r.result.states), vec![4, 5, 6]);
+    assert_eq!(link.confirmed, vec!["trade:a,0,1,2"]);
+    // The checkpoint stops at the last done sub-record, in the same two
+    // requests as a batch of plain records.
+    assert_eq!(store.checkpoint(&lane).await.unwrap().as_deref(), Some("11:2"));
+    assert_eq!(r.result.summary.dedupe_requests, 2);
+
+    // Lambda redelivers from 11, whole aggregate included.
+    let mut link = FakeLink::default();
+    let r = run(&recs[1..], &store, &mut link, &q, &cfg, &ctx()).await;
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!(r.result.summary.duplicates, 3, "sub-records 0..=2 not sent again");
+    assert_eq!(link.sent, vec!["quote:3", "trade:4,b"]);
+    assert_eq!(store.checkpoint(&lane).await.unwrap().as_deref(), Some("12"));
+}
+
+#[tokio::test]
+async fn an_aggregate_done_to_its_last_sub_record_checkpoints_the_bare_sequence() {
+    let store = MemoryStore::new();
+    let q = FakeQuarantine::default();
+    let cfg = PipelineConfig::default();
+    let recs = shard_records(&[(10, &["trade:a"]), (11, &["trade:0", "trade:1"])]);
+    let lane = recs[0].lane.clone();
+    // A failure at sub-record 0 leaves the checkpoint at the record before.
+    let mut down = FakeLink {
+        reject_table: Some("trade".into()),
+        ..FakeLink::default()
+    };
+    let recs0 = shard_records(&[(9, &["quote:z"]), (11, &["trade:0", "trade:1"])]);
+    let r = run(&recs0, &store, &mut down, &q, &cfg, &ctx()).await;
+    assert_eq!(r.failures, vec!["11"]);
+    assert_eq!(store.checkpoint(&lane).await.unwrap().as_deref(), Some("9"));
+    let mut link = FakeLink::default();
+    let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
+    assert!(r.failures.is_empty());
+    assert_eq!(link.sent, vec!["trade:a,0,1"]);
+    assert_eq!(store.checkpoint(&lane).await.unwrap().as_deref(), Some("11"));
+    // A bare checkpoint (also every one written before KPL support)
+    // covers every sub-record of its sequence number.
+    let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
+    assert_eq!(r.result.summary.duplicates, 3);
+    assert_eq!(link.sent.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_sub_records_are_quarantined_one_by_one_and_the_rest_flows() {
+    let store = MemoryStore::new();
+    let q = FakeQuarantine::default();
+    let cfg = PipelineConfig::default();
+    let mut recs = shard_records(&[(11, &["trade:0", "bad", "trade:2", "bad"])]);
+    // A defect from the source (an out-of-range key index) on sub-record 3.
+    recs[3].defect = Some("KPL sub-record 3 of sequence number 11: index".into());
+    let lane = recs[0].lane.clone();
+    let mut link = FakeLink::default();
+    let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
+    assert!(r.failures.is_empty());
+    assert_eq!(link.sent, vec!["trade:0,2"]);
+    let items = q.items.lock().unwrap().clone();
+    let positions: Vec<&str> = items.iter().map(|i| i.position.as_str()).collect();
+    // Distinct positions: a FIFO quarantine deduplicates on them.
+    assert_eq!(positions, vec!["11:1", "11:3"]);
+    assert!(items.iter().all(|i| i.failure_id == "11"));
+    // Quarantined sub-records count as done.
+    assert_eq!(store.checkpoint(&lane).await.unwrap().as_deref(), Some("11"));
+}
+
+#[test]
+fn replayed_sub_records_are_keyed_by_subsequence() {
+    let recs = shard_records(&[(11, &["trade:0", "trade:1"]), (12, &["trade:2"])]);
+    let keys: Vec<Option<String>> = recs.iter().map(batch::replay_key).collect();
+    let base = "kin#arn:aws:kinesis:eu-west-1:1:stream/trades/shardId-0";
+    assert_eq!(
+        keys,
+        vec![
+            Some(format!("{base}#11#0")),
+            Some(format!("{base}#11#1")),
+            Some(format!("{base}#12")),
+        ]
     );
 }

@@ -126,14 +126,27 @@ impl KinesisReplay {
             }
         };
         for chunk in records.chunks(CHUNK) {
-            let states = match self.records_of(rep, &info, chunk) {
-                Ok(records) => rep.run_records(&records).await,
-                Err(e) => vec![RecordState::Pending { reason: e }; chunk.len()],
+            // A KPL aggregate is many records, each reported as `seq:sub`.
+            let (names, states): (Vec<String>, _) = match self.records_of(rep, &info, chunk) {
+                Ok(records) => {
+                    let states = rep.run_records(&records).await;
+                    let names = records
+                        .iter()
+                        .map(|r| format!("{} {}", info.shard_id, r.position_text()))
+                        .collect();
+                    (names, states)
+                }
+                Err(e) => {
+                    let names = chunk
+                        .iter()
+                        .map(|r| format!("{} {}", info.shard_id, r.sequence_number()))
+                        .collect();
+                    (names, vec![RecordState::Pending { reason: e }; chunk.len()])
+                }
             };
             let mut all_done = true;
-            for (r, state) in chunk.iter().zip(&states) {
-                rep.report
-                    .add(&format!("{} {}", info.shard_id, r.sequence_number()), state);
+            for (name, state) in names.iter().zip(&states) {
+                rep.report.add(name, state);
                 all_done &= state.is_done();
             }
             rep.advance(chunk.len() as u64);
@@ -146,7 +159,8 @@ impl KinesisReplay {
     }
 
     /// The records as the pipeline takes them, through the constructor the
-    /// Lambda path uses; each is keyed `shard#sequence` by replay mode.
+    /// Lambda path uses (a KPL aggregate splits into its user records);
+    /// each is keyed `shard#sequence[#subsequence]` by replay mode.
     fn records_of(
         &self,
         rep: &Replayer,
@@ -154,13 +168,12 @@ impl KinesisReplay {
         chunk: &[KRecord],
     ) -> Result<Vec<Record>, String> {
         let opts = &rep.app().config.source;
-        chunk
-            .iter()
-            .map(|r| {
-                kinesis::from_sdk(r, &info.stream_arn, &info.shard_id, opts)
-                    .map_err(|e| format!("record {}: {e}", r.sequence_number()))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(chunk.len());
+        for r in chunk {
+            kinesis::from_sdk(r, &info.stream_arn, &info.shard_id, opts, &mut out)
+                .map_err(|e| format!("record {}: {e}", r.sequence_number()))?;
+        }
+        Ok(out)
     }
 
     /// Reads `start..=end` of the shard, across pages and throttling.

@@ -263,9 +263,24 @@ async fn iterator(ctx: &Ctx, shard: &str, from: &From) -> Result<Option<String>,
     req = match from {
         From::After(seq) => req
             .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+    /// A checkpoint partway through a KPL aggregate (`seq:sub`): the
+    /// aggregate is read again and the pipeline's checkpoint skips the
+    /// user records already done.
+    At(String),
             .starting_sequence_number(seq),
         From::Start(StartingPosition::TrimHorizon) => {
             req.shard_iterator_type(ShardIteratorType::TrimHorizon)
+impl From {
+    /// Where a lane checkpoint says to resume (DESIGN §3): after a bare
+    /// sequence number, at one partway through an aggregate.
+    fn after_checkpoint(cp: String) -> From {
+        match cp.split_once(':') {
+            Some((seq, _)) => From::At(seq.to_string()),
+            None => From::After(cp),
+        }
+    }
+}
+
         }
         From::Start(StartingPosition::Latest) => req.shard_iterator_type(ShardIteratorType::Latest),
         From::Start(StartingPosition::AtTimestamp(t)) => req
@@ -276,6 +291,9 @@ async fn iterator(ctx: &Ctx, shard: &str, from: &From) -> Result<Option<String>,
 }
 
 async fn poll_shard(ctx: &Ctx, shard: &str, from_start: bool, mut stop: Shutdown) -> ShardEnd {
+        From::At(seq) => req
+            .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+            .starting_sequence_number(seq),
     let lane = format!("{}/{shard}", ctx.stream_arn);
     let mut delays = super::retry_delays(ctx.settings.retry_min, ctx.settings.retry_max);
     let mut from = if ctx.app.config.source.lanes_by_partition_key {
@@ -284,7 +302,7 @@ async fn poll_shard(ctx: &Ctx, shard: &str, from_start: bool, mut stop: Shutdown
     } else {
         loop {
             match ctx.app.store().checkpoint(&lane).await {
-                Ok(cp) => break cp.map(From::After),
+                Ok(cp) => break cp.map(From::after_checkpoint),
                 Err(e) => {
                     tracing::warn!(shard, error = %e, "cannot read the lane checkpoint; retrying");
                     if !stop
@@ -479,24 +497,24 @@ fn arrival_secs(r: &KRecord) -> f64 {
 }
 
 /// The batch as `Record`s, through the same constructor as the Lambda
-/// path. A record the response could not name fails the whole batch, as a
-/// malformed event does.
+/// path (a KPL aggregate splits into its user records). A record the
+/// response could not name fails the whole batch, as a malformed event does.
 fn records_of(
     chunk: &[KRecord],
     stream_arn: &str,
     shard: &str,
     opts: &SourceOptions,
 ) -> Result<Vec<Record>, EventError> {
-    chunk
-        .iter()
-        .enumerate()
-        .map(|(index, r)| {
-            kinesis::from_sdk(r, stream_arn, shard, opts).map_err(|e| EventError::Malformed {
+    let mut out = Vec::with_capacity(chunk.len());
+    for (index, r) in chunk.iter().enumerate() {
+        kinesis::from_sdk(r, stream_arn, shard, opts, &mut out).map_err(|e| {
+            EventError::Malformed {
                 index,
                 reason: e.to_string(),
-            })
-        })
-        .collect()
+            }
+        })?;
+    }
+    Ok(out)
 }
 
 fn on_failure_message(

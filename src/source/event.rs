@@ -143,23 +143,21 @@ pub fn parse_event(event: &[u8], opts: &SourceOptions) -> Result<Vec<Record>, Ev
     // below, which gives the same records and names each bad one.
     if let Ok(fast) = serde_json::from_slice::<KinesisFast>(event) {
         if fast.records.first().and_then(|r| r.event_source) == Some("aws:kinesis") {
-            return fast
-                .records
-                .iter()
-                .enumerate()
-                .map(|(index, r)| {
-                    kinesis_from_event(
-                        index,
-                        r.event_source_arn,
-                        r.event_id,
-                        r.kinesis.sequence_number,
-                        r.kinesis.partition_key,
-                        r.kinesis.data,
-                        r.kinesis.approximate_arrival_timestamp,
-                        opts,
-                    )
-                })
-                .collect();
+            let mut out = Vec::with_capacity(fast.records.len());
+            for (index, r) in fast.records.iter().enumerate() {
+                kinesis_from_event(
+                    index,
+                    r.event_source_arn,
+                    r.event_id,
+                    r.kinesis.sequence_number,
+                    r.kinesis.partition_key,
+                    r.kinesis.data,
+                    r.kinesis.approximate_arrival_timestamp,
+                    opts,
+                    &mut out,
+                )?;
+            }
+            return Ok(out);
         }
     }
     let env: Envelope = serde_json::from_slice(event)
@@ -182,13 +180,15 @@ pub fn parse_event(event: &[u8], opts: &SourceOptions) -> Result<Vec<Record>, Ev
             )))
         }
     };
-    raws.iter()
-        .enumerate()
-        .map(|(index, raw)| match kind {
-            SourceKind::Kinesis => kinesis_record(index, raw, opts),
-            SourceKind::SqsFifo => sqs_record(index, raw, opts),
-        })
-        .collect()
+    let mut out = Vec::with_capacity(raws.len());
+    for (index, raw) in raws.iter().enumerate() {
+        match kind {
+            // One Kinesis record may be a KPL aggregate of many.
+            SourceKind::Kinesis => kinesis_record(index, raw, opts, &mut out)?,
+            SourceKind::SqsFifo => out.push(sqs_record(index, raw, opts)?),
+        }
+    }
+    Ok(out)
 }
 
 fn malformed(index: usize, reason: impl Into<String>) -> EventError {
@@ -202,7 +202,8 @@ fn kinesis_record(
     index: usize,
     raw: &RawValue,
     opts: &SourceOptions,
-) -> Result<Record, EventError> {
+    out: &mut Vec<Record>,
+) -> Result<(), EventError> {
     let r: KinesisRaw = serde_json::from_str(raw.get())
         .map_err(|e| malformed(index, format!("not a Kinesis record: {e}")))?;
     kinesis_from_event(
@@ -214,6 +215,7 @@ fn kinesis_record(
         r.kinesis.data.as_deref().unwrap_or_default(),
         r.kinesis.approximate_arrival_timestamp,
         opts,
+        out,
     )
 }
 
@@ -229,7 +231,8 @@ fn kinesis_from_event(
     data: &str,
     arrival_s: Option<f64>,
     opts: &SourceOptions,
-) -> Result<Record, EventError> {
+    out: &mut Vec<Record>,
+) -> Result<(), EventError> {
     let shard_id = event_id.split_once(':').map_or("", |(s, _)| s);
     let parts = KinesisParts {
         stream_arn: arn,
@@ -239,7 +242,7 @@ fn kinesis_from_event(
         data: Data::Base64(data),
         arrival_ms: kinesis::arrival_ms_of_secs(arrival_s),
     };
-    kinesis::record(parts, opts).map_err(|e| match e {
+    kinesis::records(parts, opts, out).map_err(|e| match e {
         SourceRecordError::NoShard => {
             malformed(index, format!("no shard id in eventID {event_id:?}"))
         }

@@ -4,8 +4,9 @@
 
 use base64::Engine;
 
+use super::kpl::{self, Aggregation};
 use super::seqno::is_valid_seq;
-use super::{Record, SourceKind, SourceOptions, SourceRecordError};
+use super::{Record, SourceKind, SourceOptions, SourceRecordError, Sub};
 
 /// A record's data as the source gives it.
 #[derive(Clone, Copy, Debug)]
@@ -30,8 +31,20 @@ pub struct KinesisParts<'a> {
     pub arrival_ms: i64,
 }
 
-/// The one way a Kinesis `Record` is made.
-pub fn record(p: KinesisParts<'_>, opts: &SourceOptions) -> Result<Record, SourceRecordError> {
+/// The one way Kinesis `Record`s are made: one per plain Kinesis record,
+/// one per user record of a KPL aggregate (DESIGN §2), appended to `out`.
+///
+/// Every user record of an aggregate keeps the aggregate's sequence number
+/// as `position` and `failure_id` (Lambda can only name that) and its lane
+/// (Lambda orders by the aggregate's partition key, so lanes by partition
+/// key use that one: keyed by user keys, two invocations could move one
+/// key's checkpoint past another's older aggregate). A bad user record is
+/// a record with a defect; the rest of its aggregate flows.
+pub fn records(
+    p: KinesisParts<'_>,
+    opts: &SourceOptions,
+    out: &mut Vec<Record>,
+) -> Result<(), SourceRecordError> {
     if !is_valid_seq(p.sequence_number) {
         return Err(SourceRecordError::BadSequence(
             p.sequence_number.to_string(),
@@ -45,20 +58,10 @@ pub fn record(p: KinesisParts<'_>, opts: &SourceOptions) -> Result<Record, Sourc
     } else {
         format!("{}/{}", p.stream_arn, p.shard_id)
     };
-    let (payload, defect) = match p.data {
-        Data::Bytes(bytes) => (bytes.to_vec(), None),
-        Data::Base64(text) => match base64::engine::general_purpose::STANDARD.decode(text) {
-            Ok(bytes) => (bytes, None),
-            Err(e) => (
-                text.as_bytes().to_vec(),
-                Some(format!("data is not valid base64: {e}")),
-            ),
-        },
-    };
-    Ok(Record {
+    let plain = |payload: Vec<u8>, defect: Option<String>, kpl_note: Option<String>| Record {
         kind: SourceKind::Kinesis,
         message_key: None,
-        lane,
+        lane: lane.clone(),
         position: p.sequence_number.to_string(),
         failure_id: p.sequence_number.to_string(),
         source_arn: p.stream_arn.to_string(),
@@ -66,17 +69,69 @@ pub fn record(p: KinesisParts<'_>, opts: &SourceOptions) -> Result<Record, Sourc
         arrival_ms: p.arrival_ms,
         defect,
         pointer_attribute: None,
-    })
+        sub: None,
+        kpl_note,
+    };
+    let payload = match p.data {
+        Data::Bytes(bytes) => bytes.to_vec(),
+        Data::Base64(text) => match base64::engine::general_purpose::STANDARD.decode(text) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let defect = format!("data is not valid base64: {e}");
+                out.push(plain(text.as_bytes().to_vec(), Some(defect), None));
+                return Ok(());
+            }
+        },
+    };
+    // Most records are plain: they are not handed to the deaggregator.
+    if !payload.starts_with(&kpl::MAGIC) {
+        out.push(plain(payload, None, None));
+        return Ok(());
+    }
+    let aggregate = match kpl::deaggregate(kpl::Bytes::from(payload)) {
+        Aggregation::Aggregate(a) => a,
+        Aggregation::Plain { data, why } => {
+            // Plain, as KCL reads it; a producer meant it as an aggregate,
+            // so its decode error (if any) says why it was not read as one.
+            let note = format!("read as a plain record: {why}");
+            out.push(plain(data.to_vec(), None, Some(note)));
+            return Ok(());
+        }
+    };
+    let count = aggregate.len();
+    out.reserve(count);
+    for (i, sub) in aggregate.sub_records().enumerate() {
+        let (payload, user_key, defect, index) = match sub {
+            Ok(s) => (s.data.to_vec(), s.partition_key.to_string(), None, s.subsequence),
+            Err(e) => {
+                let defect = format!(
+                    "KPL sub-record {} of sequence number {}: {}",
+                    e.subsequence, p.sequence_number, e.defect
+                );
+                (e.data.to_vec(), String::new(), Some(defect), e.subsequence)
+            }
+        };
+        let mut r = plain(payload, defect, None);
+        r.sub = Some(Sub {
+            index,
+            last: i + 1 == count,
+            partition_key: user_key,
+        });
+        out.push(r);
+    }
+    Ok(())
 }
 
-/// A record `GetRecords` returned from `shard_id` of `stream_arn`.
+/// The records `GetRecords` returned from `shard_id` of `stream_arn`
+/// (more than one for a KPL aggregate), appended to `out`.
 pub fn from_sdk(
     r: &aws_sdk_kinesis::types::Record,
     stream_arn: &str,
     shard_id: &str,
     opts: &SourceOptions,
-) -> Result<Record, SourceRecordError> {
-    record(
+    out: &mut Vec<Record>,
+) -> Result<(), SourceRecordError> {
+    records(
         KinesisParts {
             stream_arn,
             shard_id,
@@ -89,6 +144,7 @@ pub fn from_sdk(
                 .unwrap_or(0),
         },
         opts,
+        out,
     )
 }
 
@@ -149,9 +205,17 @@ mod tests {
     }
 
     fn from_sdk_all(recs: &[KRecord], opts: &SourceOptions) -> Vec<Record> {
-        recs.iter()
-            .map(|r| from_sdk(r, ARN, SHARD, opts).unwrap())
-            .collect()
+        let mut out = Vec::new();
+        for r in recs {
+            from_sdk(r, ARN, SHARD, opts, &mut out).unwrap();
+        }
+        out
+    }
+
+    fn one(p: KinesisParts<'_>) -> Vec<Record> {
+        let mut out = Vec::new();
+        records(p, &SourceOptions::default(), &mut out).unwrap();
+        out
     }
 
     #[test]
@@ -202,28 +266,157 @@ mod tests {
     fn base64_defects_are_one_records_and_bad_sequences_name_the_value() {
         let ev = event(&[("5", "!!!not base64", Some("k"), "1.5")]);
         let recs = parse_event(ev.as_bytes(), &SourceOptions::default()).unwrap();
-        let direct = record(
-            KinesisParts {
-                stream_arn: ARN,
-                shard_id: SHARD,
-                sequence_number: "5",
-                partition_key: "k",
-                data: Data::Base64("!!!not base64"),
-                arrival_ms: 1500,
-            },
-            &SourceOptions::default(),
-        )
-        .unwrap();
-        assert_eq!(recs, vec![direct.clone()]);
-        assert_eq!(direct.payload, b"!!!not base64");
-        assert!(direct.defect.unwrap_or_default().contains("base64"));
+        let direct = one(KinesisParts {
+            stream_arn: ARN,
+            shard_id: SHARD,
+            sequence_number: "5",
+            partition_key: "k",
+            data: Data::Base64("!!!not base64"),
+            arrival_ms: 1500,
+        });
+        assert_eq!(recs, direct);
+        assert_eq!(direct[0].payload, b"!!!not base64");
+        assert!(direct[0].defect.clone().unwrap_or_default().contains("base64"));
+        let mut out = Vec::new();
         let bad = from_sdk(
             &sdk("12x", b"", None, 0),
             ARN,
             SHARD,
             &SourceOptions::default(),
+            &mut out,
         );
         assert_eq!(bad, Err(SourceRecordError::BadSequence("12x".into())));
         assert!(bad.unwrap_err().to_string().contains("12x"));
+        assert!(out.is_empty());
+    }
+
+    fn user<'a>(pk: &'a str, data: &'a [u8]) -> kpl::UserRecord<'a> {
+        kpl::UserRecord {
+            partition_key: pk,
+            explicit_hash_key: None,
+            data,
+        }
+    }
+
+    #[test]
+    fn an_aggregate_becomes_its_user_records_in_the_aggregates_lane() {
+        let agg = kpl::aggregate([user("u1", b"{\"a\":1}"), user("u2", b"{\"a\":2}"), user("u1", b"x")]);
+        let sdk_recs = [
+            sdk("7", b"{}", Some("agg-key"), 1000),
+            sdk("8", &agg, Some("agg-key"), 2000),
+            sdk("9", b"{}", Some("agg-key"), 3000),
+        ];
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let ev = event(&[
+            ("7", &b64(b"{}"), Some("agg-key"), "1"),
+            ("8", &b64(&agg), Some("agg-key"), "2"),
+            ("9", &b64(b"{}"), Some("agg-key"), "3"),
+        ]);
+        for by_key in [false, true] {
+            let opts = SourceOptions {
+                lanes_by_partition_key: by_key,
+                ..SourceOptions::default()
+            };
+            let got = from_sdk_all(&sdk_recs, &opts);
+            assert_eq!(got, parse_event(ev.as_bytes(), &opts).unwrap());
+            assert_eq!(got.len(), 5);
+            let payloads: Vec<&[u8]> = got.iter().map(|r| r.payload.as_slice()).collect();
+            assert_eq!(payloads, [&b"{}"[..], b"{\"a\":1}", b"{\"a\":2}", b"x", b"{}"]);
+            let subs: Vec<Option<(u32, bool, &str)>> = got
+                .iter()
+                .map(|r| r.sub.as_ref().map(|s| (s.index, s.last, s.partition_key.as_str())))
+                .collect();
+            assert_eq!(
+                subs,
+                [None, Some((0, false, "u1")), Some((1, false, "u2")), Some((2, true, "u1")), None]
+            );
+            // One lane, the aggregate's: user keys never split it.
+            assert!(got.iter().all(|r| r.lane == got[0].lane));
+            assert_eq!(by_key, got[0].lane.ends_with("#agg-key"));
+            for r in &got[1..4] {
+                assert_eq!((r.position.as_str(), r.failure_id.as_str()), ("8", "8"));
+                assert_eq!(r.arrival_ms, 2000);
+                assert!(r.defect.is_none() && r.kpl_note.is_none());
+            }
+            assert_eq!(got[2].position_text(), "8:1");
+            assert_eq!(got[2].checkpoint_after().checkpoint_text(), "8:1");
+            assert_eq!(got[3].checkpoint_after().checkpoint_text(), "8");
+            assert_eq!(got[4].checkpoint_after().checkpoint_text(), "9");
+        }
+    }
+
+    #[test]
+    fn a_damaged_aggregate_is_plain_with_a_note() {
+        let mut agg = kpl::aggregate([user("u1", b"{}")]);
+        let last = agg.len() - 1;
+        agg[last] ^= 1;
+        let got = one(KinesisParts {
+            stream_arn: ARN,
+            shard_id: SHARD,
+            sequence_number: "5",
+            partition_key: "k",
+            data: Data::Bytes(&agg),
+            arrival_ms: 0,
+        });
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].payload, agg);
+        assert!(got[0].sub.is_none() && got[0].defect.is_none());
+        let note = got[0].kpl_note.clone().unwrap_or_default();
+        assert!(note.contains("MD5"), "{note}");
+    }
+
+    #[test]
+    fn a_bad_user_record_is_a_defect_of_its_own() {
+        // Two keys in the table, the middle record pointing past it.
+        let good = kpl::aggregate([user("a", b"1"), user("b", b"2"), user("a", b"3")]);
+        // Re-point record 1's key index (01) to 07: rebuild by hand.
+        let bad = with_key_index(&good, 1, 7);
+        let got = one(KinesisParts {
+            stream_arn: ARN,
+            shard_id: SHARD,
+            sequence_number: "42",
+            partition_key: "k",
+            data: Data::Bytes(&bad),
+            arrival_ms: 0,
+        });
+        assert_eq!(got.len(), 3);
+        assert!(got[0].defect.is_none() && got[2].defect.is_none());
+        assert_eq!(got[1].payload, b"2");
+        let defect = got[1].defect.clone().unwrap_or_default();
+        for part in ["sub-record 1", "sequence number 42", "partition_key_index 7"] {
+            assert!(defect.contains(part), "{defect:?} names {part}");
+        }
+        assert_eq!(got[1].sub.as_ref().map(|s| s.index), Some(1));
+    }
+
+    /// The aggregate with record `i`'s partition key index set to `index`:
+    /// decoded and re-encoded by prost with the same message shapes.
+    fn with_key_index(agg: &[u8], i: usize, index: u64) -> Vec<u8> {
+        use md5::{Digest, Md5};
+        use prost::Message;
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct Env {
+            #[prost(string, repeated, tag = "1")]
+            pk: Vec<String>,
+            #[prost(bytes = "vec", repeated, tag = "3")]
+            records: Vec<Vec<u8>>,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct Rec {
+            #[prost(uint64, tag = "1")]
+            pk_index: u64,
+            #[prost(bytes = "vec", tag = "3")]
+            data: Vec<u8>,
+        }
+        let body = &agg[4..agg.len() - 16];
+        let mut env = Env::decode(body).unwrap();
+        let mut r = Rec::decode(env.records[i].as_slice()).unwrap();
+        r.pk_index = index;
+        env.records[i] = r.encode_to_vec();
+        let body = env.encode_to_vec();
+        let mut out = kpl::MAGIC.to_vec();
+        out.extend_from_slice(&body);
+        out.extend_from_slice(Md5::digest(&body).as_slice());
+        out
     }
 }

@@ -63,6 +63,52 @@ pub struct Record {
     /// (`ExtendedPayloadSize`, else the legacy `SQSLargePayloadSize`) and
     /// its value. It marks the body as an S3 pointer (`s3::pointer`).
     pub pointer_attribute: Option<(&'static str, Option<String>)>,
+    /// Kinesis only: the user record's place in the KPL aggregate it came
+    /// from; `None` for a plain record (DESIGN §2).
+    pub sub: Option<Sub>,
+    /// Kinesis only: why a record that starts with the KPL magic was read
+    /// as plain; shown with its decode error, if it has one.
+    pub kpl_note: Option<String>,
+}
+
+/// A user record of a KPL aggregate: its position is (`position`,
+/// `index`). `position` and `failure_id` stay the aggregate's sequence
+/// number, the only thing Lambda can name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sub {
+    /// The subsequence number (index in the aggregate).
+    pub index: u32,
+    /// The aggregate's last user record: once it is done, the whole Kinesis
+    /// record is, and the checkpoint can be the bare sequence number.
+    pub last: bool,
+    /// The user record's own partition key (lanes keep the aggregate's:
+    /// Lambda orders by that one).
+    pub partition_key: String,
+}
+
+impl Record {
+    /// The position as logs, quarantine messages and checkpoints show it:
+    /// `seq` for a plain record, `seq:sub` for a user record of an
+    /// aggregate (its sub-records share the sequence number).
+    pub fn position_text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.sub {
+            None => std::borrow::Cow::Borrowed(&self.position),
+            Some(s) => std::borrow::Cow::Owned(format!("{}:{}", self.position, s.index)),
+        }
+    }
+
+    /// Where the record sits in its shard, for lane checkpoints.
+    pub fn shard_position(&self) -> seqno::Position<'_> {
+        seqno::Position::new(&self.position, self.sub.as_ref().map(|s| s.index))
+    }
+
+    /// The lane checkpoint once this record and all before it are done:
+    /// the bare sequence number unless user records of its aggregate are
+    /// still to come.
+    pub fn checkpoint_after(&self) -> seqno::Position<'_> {
+        let partway = self.sub.as_ref().filter(|s| !s.last).map(|s| s.index);
+        seqno::Position::new(&self.position, partway)
+    }
 }
 
 /// A lane and the indices (into the batch) of its records, in order.

@@ -100,6 +100,8 @@ pub fn record(p: SqsParts<'_>, opts: &SourceOptions) -> Result<Record, SourceRec
         pointer_attribute: p
             .pointer_attribute
             .map(|(name, value)| (name, value.map(str::to_string))),
+        sub: None,
+        kpl_note: None,
     })
 }
 
