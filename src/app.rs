@@ -17,6 +17,7 @@ use crate::dedupe::dynamodb::DynamoStore;
 use crate::dedupe::memory::MemoryStore;
 use crate::dedupe::ReadOnly;
 use crate::dedupe::{Claim, DedupeStore, StoreError};
+use crate::metrics::{Metrics, MetricsSink};
 use crate::pipeline::dry_run::{DryLink, DryQuarantine};
 use crate::pipeline::response::{batch_response, BatchResponse, Unnameable};
 use crate::pipeline::{
@@ -30,6 +31,9 @@ use crate::s3::notify;
 use crate::schema::Catalog;
 use crate::source::event::{parse_event, EventError};
 use crate::source::{Record, SourceKind};
+use crate::telemetry::{
+    BadRecord, BadRecordOutcome, BatchDone, RecordsLeft, TpUnavailable, TpUnavailableNext,
+};
 use crate::tplink::{Preflight, TpLink};
 
 /// The dedupe store chosen by `TICKBRIDGE_STORE`.
@@ -360,9 +364,12 @@ impl App {
             let r = link.warm_up(Instant::now() + budget).await;
             match &r {
                 Err(LinkError::Mismatch(_)) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e.reason(), "tickerplant not reachable at init; the first batch will retry")
+                Err(e) => TpUnavailable {
+                    tp: link.target(),
+                    error: &e.reason(),
+                    next: TpUnavailableNext::FirstBatch,
                 }
+                .emit(),
                 Ok(()) => {}
             }
             r
@@ -472,18 +479,8 @@ impl App {
             .await;
         drop(link);
         let inv = inv?;
-        for (r, s) in records.iter().zip(&inv.states) {
-            match s {
-                RecordState::Quarantined { reason } => tracing::warn!(
-                    source = %r.source_arn, lane = %r.lane, position = %r.failure_id, %reason,
-                    "bad record quarantined"
-                ),
-                RecordState::Pending { reason } => tracing::debug!(
-                    lane = %r.lane, position = %r.failure_id, %reason, "record left for redelivery"
-                ),
-                _ => {}
-            }
-        }
+        let kept_in_log = matches!(self.quarantine, Quarantine::Log(_));
+        record_events(records, &inv, kept_in_log);
         Ok(inv)
     }
 
@@ -583,43 +580,84 @@ pub fn password_from_secret(raw: &str) -> Option<String> {
     (!password.is_empty()).then_some(password)
 }
 
-/// The invocation's summary line (DESIGN §11): one JSON log event with
-/// every count and stage time.
-pub fn log_summary(inv: &Invocation) {
-    let s = &inv.summary;
-    tracing::info!(
-        request_id = %s.request_id,
-        source = inv.source,
-        records = s.records,
-        lanes = s.lanes,
-        forwarded = s.forwarded,
-        duplicates = s.duplicates,
-        quarantined = s.quarantined,
-        failed = s.failed,
-        rows = %serde_json::to_string(&s.rows_per_table).unwrap_or_default(),
-        messages = s.messages_sent,
-        bytes = s.bytes_sent,
-        refused_updates = s.refused_updates,
-        dynamodb_requests = s.dedupe_requests,
-        dedupe_ms = s.stage_ms.dedupe,
-        decode_ms = s.stage_ms.decode,
-        quarantine_ms = s.stage_ms.quarantine,
-        publish_ms = s.stage_ms.publish,
-        commit_ms = s.stage_ms.commit,
-        failures = ?s.failure_reasons,
-        "batch done"
-    );
+/// The events of a batch's records, after it: one `BadRecord` line per bad
+/// record (quarantined, or failed in `fail` mode) and, at debug level, one
+/// `RecordsLeft` line per lane with records left for redelivery. Not for
+/// dry runs: nothing happened to those records.
+///
+/// Read from the final states, so a line says what became of the record:
+/// a bad record sent to the quarantine behind a record of its lane that
+/// then failed ends pending (the lane is cut before it) and is logged when
+/// its redelivery settles it.
+fn record_events(records: &[Record], inv: &Invocation, kept_in_log: bool) {
+    let request_id = inv.summary.request_id.as_str();
+    for (r, s) in records.iter().zip(&inv.states) {
+        let (reason, outcome) = match s {
+            RecordState::Quarantined { reason } if kept_in_log => {
+                (reason.as_str(), BadRecordOutcome::QuarantinedToLog)
+            }
+            RecordState::Quarantined { reason } => (reason.as_str(), BadRecordOutcome::Quarantined),
+            s => match crate::telemetry::failed_as_bad(s) {
+                Some(reason) => (reason, BadRecordOutcome::LaneCut),
+                None => continue,
+            },
+        };
+        BadRecord {
+            request_id,
+            record: r,
+            reason,
+            outcome,
+        }
+        .emit();
+    }
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    // Per lane: how many are left, from where, and why the first one was.
+    let mut left: Vec<(&str, &str, usize, &str)> = Vec::new();
+    for (r, s) in records.iter().zip(&inv.states) {
+        let RecordState::Pending { reason } = s else {
+            continue;
+        };
+        match left.iter_mut().find(|(lane, ..)| *lane == r.lane) {
+            Some((_, _, n, _)) => *n += 1,
+            None => left.push((&r.lane, &r.failure_id, 1, reason)),
+        }
+    }
+    for (lane, first_position, records, reason) in left {
+        RecordsLeft {
+            request_id,
+            lane,
+            first_position,
+            records,
+            reason,
+        }
+        .emit();
+    }
 }
 
-/// Writes the invocation's EMF lines to stdout, each in one write so lines
-/// from concurrent writers never interleave.
-pub fn emit_metrics(namespace: &str, inv: &Invocation) {
-    use std::io::Write;
-    let lines =
-        crate::metrics::emf_lines(namespace, inv.source, &inv.summary, crate::clock::now_ms());
-    let mut out = std::io::stdout().lock();
-    for line in lines {
-        let _ = out.write_all(format!("{line}\n").as_bytes());
+impl Invocation {
+    /// The invocation's summary line (DESIGN §11) and its metrics, as
+    /// `sink` says ([`BatchDone`]).
+    pub fn done(&self, sink: &MetricsSink) -> Metrics {
+        BatchDone {
+            source: self.source,
+            summary: &self.summary,
+        }
+        .emit(sink)
     }
-    let _ = out.flush();
+}
+
+/// The summary line alone; see [`Invocation::done`].
+pub fn log_summary(inv: &Invocation) {
+    inv.done(&MetricsSink::Off);
+}
+
+/// The EMF lines alone, on stdout, each batch in one write so lines from
+/// concurrent writers never interleave.
+pub fn emit_metrics(namespace: &str, inv: &Invocation) {
+    MetricsSink::Emf {
+        namespace: namespace.to_string(),
+    }
+    .write(&Metrics::of_batch(inv.source, &inv.summary));
 }

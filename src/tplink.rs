@@ -114,6 +114,11 @@ impl TpLink {
         self.ensure_connected(until).await
     }
 
+    /// The tickerplant's address, for log lines.
+    pub fn target(&self) -> &Target {
+        &self.publisher.config().target
+    }
+
     pub fn publisher(&mut self) -> &mut Publisher {
         &mut self.publisher
     }

@@ -1,10 +1,10 @@
 //! The SQS calls the runner and replay share: receive, delete, change
-//! visibility, and the queue attributes they read. Errors are reduced to
-//! text naming the operation and the queue.
+//! visibility, and the queue attributes they read. A failed call is an
+//! [`SqsError`] naming the operation, the queue and the cause in one line.
 
 use std::time::Duration;
 
-use aws_sdk_sqs::error::DisplayErrorContext;
+use super::error::error_text;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
     MessageSystemAttributeName, QueueAttributeName,
@@ -14,8 +14,33 @@ use aws_sdk_sqs::Client;
 /// SQS's batch limit.
 pub const SQS_BATCH: usize = 10;
 
+/// An SQS call that failed: which, on which queue, and why (the SDK error's
+/// source chain in one line, where the service's code and message are,
+/// without the SDK's Debug dump of the HTTP response).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("SQS {op} on {queue}: {cause}")]
+pub struct SqsError {
+    pub op: &'static str,
+    pub queue: String,
+    pub cause: String,
+}
+
+impl SqsError {
+    fn new(op: &'static str, queue: &str, cause: impl Into<String>) -> SqsError {
+        SqsError {
+            op,
+            queue: queue.to_string(),
+            cause: cause.into(),
+        }
+    }
+
+    fn sdk(op: &'static str, queue: &str, e: impl std::error::Error + 'static) -> SqsError {
+        SqsError::new(op, queue, error_text(&e))
+    }
+}
+
 /// Visible and in-flight messages of a queue (approximate, as SQS says).
-pub async fn depth(client: &Client, url: &str) -> Result<(u64, u64), String> {
+pub async fn depth(client: &Client, url: &str) -> Result<(u64, u64), SqsError> {
     let out = client
         .get_queue_attributes()
         .queue_url(url)
@@ -23,7 +48,7 @@ pub async fn depth(client: &Client, url: &str) -> Result<(u64, u64), String> {
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
-        .map_err(|e| format!("GetQueueAttributes on {url}: {}", DisplayErrorContext(e)))?;
+        .map_err(|e| SqsError::sdk("GetQueueAttributes", url, e))?;
     let attrs = out.attributes.unwrap_or_default();
     let get = |a: QueueAttributeName| {
         attrs
@@ -37,18 +62,18 @@ pub async fn depth(client: &Client, url: &str) -> Result<(u64, u64), String> {
     ))
 }
 
-pub async fn queue_arn(client: &Client, url: &str) -> Result<String, String> {
+pub async fn queue_arn(client: &Client, url: &str) -> Result<String, SqsError> {
     let out = client
         .get_queue_attributes()
         .queue_url(url)
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| format!("GetQueueAttributes on {url}: {}", DisplayErrorContext(e)))?;
+        .map_err(|e| SqsError::sdk("GetQueueAttributes", url, e))?;
     out.attributes
         .unwrap_or_default()
         .remove(&QueueAttributeName::QueueArn)
-        .ok_or_else(|| format!("queue {url} has no QueueArn"))
+        .ok_or_else(|| SqsError::new("GetQueueAttributes", url, "the answer has no QueueArn"))
 }
 
 /// Receives up to `n` messages, hiding them for `visibility`.
@@ -58,7 +83,7 @@ pub async fn receive(
     n: usize,
     visibility: Duration,
     wait: Duration,
-) -> Result<Vec<Message>, String> {
+) -> Result<Vec<Message>, SqsError> {
     let out = client
         .receive_message()
         .queue_url(url)
@@ -69,7 +94,7 @@ pub async fn receive(
         .message_attribute_names("All")
         .send()
         .await
-        .map_err(|e| format!("ReceiveMessage on {url}: {}", DisplayErrorContext(e)))?;
+        .map_err(|e| SqsError::sdk("ReceiveMessage", url, e))?;
     Ok(out.messages.unwrap_or_default())
 }
 
@@ -110,7 +135,7 @@ pub async fn delete(client: &Client, url: &str, msgs: &[&Message]) -> Vec<(Strin
                 }
             }
             Err(e) => {
-                let why = format!("not deleted: {}", DisplayErrorContext(e));
+                let why = format!("not deleted: {}", error_text(&e));
                 for m in chunk {
                     failed.push((m.message_id().unwrap_or("?").to_string(), why.clone()));
                 }
@@ -148,8 +173,49 @@ pub async fn set_visibility(client: &Client, url: &str, msgs: &[Message], timeou
             .send()
             .await
         {
-            tracing::warn!(queue = %url, error = %DisplayErrorContext(e),
+            tracing::warn!(queue = %url, error = %error_text(&e),
                 "could not make kept messages visible again; they return after their visibility timeout");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_call_the_queue_and_the_cause() {
+        let e = SqsError::new(
+            "ReceiveMessage",
+            "http://localhost:5000/000000000000/q.fifo",
+            "AWS.SimpleQueueService.NonExistentQueue: The specified queue does not exist",
+        );
+        assert_eq!(
+            e.to_string(),
+            "SQS ReceiveMessage on http://localhost:5000/000000000000/q.fifo: \
+             AWS.SimpleQueueService.NonExistentQueue: The specified queue does not exist"
+        );
+    }
+
+    /// Against a port nobody listens on: the cause is the SDK's chain in
+    /// one line, without its Debug dump.
+    #[tokio::test]
+    async fn a_failed_call_is_one_line_without_debug() {
+        let sdk = crate::aws::local_config("http://127.0.0.1:9").await;
+        let client = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&sdk)
+                .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
+                .build(),
+        );
+        let e = queue_arn(&client, "http://127.0.0.1:9/000000000000/q")
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.op, "GetQueueAttributes");
+        assert!(
+            text.starts_with("SQS GetQueueAttributes on http://127.0.0.1:9/000000000000/q: "),
+            "{text}"
+        );
+        assert!(!text.contains('\n') && !text.contains("{ "), "{text}");
     }
 }

@@ -19,9 +19,9 @@ pub enum ReplayError {
     /// A captured event that is not a Kinesis or SQS event.
     #[error(transparent)]
     Event(#[from] EventError),
-    /// An SQS call failed; the text names the operation and the queue.
-    #[error("{0}")]
-    Queue(String),
+    /// An SQS call failed.
+    #[error(transparent)]
+    Queue(#[from] crate::aws::sqs::SqsError),
     /// A Kinesis call failed.
     #[error("{op}: {reason}")]
     Kinesis { op: &'static str, reason: String },
@@ -29,9 +29,9 @@ pub enum ReplayError {
     /// trimmed, or the shard ends before it.
     #[error("{0}")]
     Range(String),
-    /// An on-failure message whose body holds no `KinesisBatchInfo`.
-    #[error("{0}")]
-    OnFailure(String),
+    /// An on-failure message whose body holds no usable `KinesisBatchInfo`.
+    #[error(transparent)]
+    OnFailure(#[from] crate::source::on_failure::OnFailureError),
     /// A held message became visible again, so later messages of its group
     /// could overtake it.
     #[error("message {id} came back while held (its visibility timeout lapsed); stopped so its group keeps its order: run replay again")]

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aws_sdk_kinesis::error::{DisplayErrorContext, SdkError};
+use aws_sdk_kinesis::error::SdkError;
 use aws_sdk_kinesis::operation::get_records::GetRecordsError;
 use aws_sdk_kinesis::types::Record as KRecord;
 use aws_sdk_kinesis::types::ShardIteratorType;
@@ -21,6 +21,7 @@ use crate::aws::sqs;
 use crate::pipeline::RecordState;
 use crate::source::seqno::cmp_seq;
 use crate::source::{kinesis, Record};
+use crate::telemetry::ReplayStarted;
 
 /// Records per pipeline batch.
 const CHUNK: usize = 500;
@@ -40,11 +41,13 @@ pub struct KinesisReplay {
 
 impl KinesisReplay {
     pub async fn run(&self, rep: &mut Replayer) -> Result<(), ReplayError> {
-        let (visible, _) = sqs::depth(&self.sqs, &self.queue_url)
-            .await
-            .map_err(ReplayError::Queue)?;
+        let (visible, _) = sqs::depth(&self.sqs, &self.queue_url).await?;
         rep.expect("replay kinesis (records)", None);
-        tracing::info!(queue = %self.queue_url, messages = visible, "on-failure records to replay");
+        ReplayStarted {
+            queue: &self.queue_url,
+            messages: visible,
+        }
+        .emit();
         let mut held: Vec<Message> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         let result = self.messages(rep, &mut held, &mut seen).await;
@@ -70,8 +73,7 @@ impl KinesisReplay {
                 self.visibility_timeout,
                 Duration::from_secs(1),
             )
-            .await
-            .map_err(ReplayError::Queue)?;
+            .await?;
             let batch: Vec<Message> = batch
                 .into_iter()
                 .filter(|m| seen.insert(m.message_id().unwrap_or_default().to_string()))
@@ -207,7 +209,7 @@ impl KinesisReplay {
                 };
                 ReplayError::Kinesis {
                     op: "GetShardIterator",
-                    reason: format!("{}{hint}", DisplayErrorContext(e)),
+                    reason: format!("{}{hint}", crate::aws::error::error_text(&e)),
                 }
             })?;
         let mut iterator = it.shard_iterator;
@@ -275,14 +277,18 @@ impl KinesisReplay {
                 Ok(page) => return Ok(page),
                 Err(e) if throttled(&e) && attempt < THROTTLE_ATTEMPTS => {
                     attempt += 1;
-                    tracing::debug!(attempt, ?delay, "GetRecords throttled; backing off");
+                    tracing::debug!(
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        "GetRecords throttled; backing off"
+                    );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => {
                     return Err(ReplayError::Kinesis {
                         op: "GetRecords",
-                        reason: DisplayErrorContext(e).to_string(),
+                        reason: crate::aws::error::error_text(&e),
                     })
                 }
             }

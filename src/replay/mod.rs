@@ -11,11 +11,12 @@
 //! dry run is that same pipeline with a read-only store, a link that sends
 //! nothing and a quarantine that only notes ([`App::dry_run_records`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::app::App;
 use crate::pipeline::{BatchContext, RecordState};
 use crate::source::Record;
+use crate::telemetry::ReplayDone;
 
 pub mod error;
 pub mod file;
@@ -64,6 +65,7 @@ pub struct Replayer {
     progress: Progress,
     limit: RateLimit,
     batches: u64,
+    started: Instant,
 }
 
 impl Replayer {
@@ -78,6 +80,7 @@ impl Replayer {
             limit: RateLimit::new(opts.rate),
             opts,
             batches: 0,
+            started: Instant::now(),
         }
     }
 
@@ -98,9 +101,14 @@ impl Replayer {
         self.progress.advance(n);
     }
 
-    /// Ends the progress display; returns the report.
+    /// Ends the progress display and logs the counts; returns the report.
     pub fn finish(mut self) -> Report {
         self.progress.finish();
+        ReplayDone {
+            report: &self.report,
+            elapsed: self.started.elapsed(),
+        }
+        .emit();
         self.report
     }
 

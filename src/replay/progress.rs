@@ -8,6 +8,8 @@ const LOG_EVERY: Duration = Duration::from_secs(5);
 const DRAW_EVERY: Duration = Duration::from_millis(100);
 const WIDTH: usize = 30;
 
+use crate::telemetry::ReplayProgress;
+
 pub struct Progress {
     label: String,
     total: Option<u64>,
@@ -44,45 +46,34 @@ impl Progress {
         self.done
     }
 
-    fn rate(&self) -> f64 {
-        let secs = self.started.elapsed().as_secs_f64();
-        if secs > 0.0 {
-            self.done as f64 / secs
-        } else {
-            0.0
-        }
-    }
-
     fn show(&self) {
-        let rate = self.rate();
-        let eta = match self.total {
-            Some(t) if rate > 0.0 && t > self.done => {
-                format!("{:.0}s", (t - self.done) as f64 / rate)
-            }
-            _ => "-".into(),
+        let event = ReplayProgress {
+            what: &self.label,
+            done: self.done,
+            total: self.total,
+            elapsed: self.started.elapsed(),
         };
-        if self.terminal {
-            let bar = match self.total {
-                Some(t) if t > 0 => {
-                    let filled = ((self.done.min(t) as f64 / t as f64) * WIDTH as f64) as usize;
-                    format!("[{}{}]", "#".repeat(filled), ".".repeat(WIDTH - filled))
-                }
-                _ => String::new(),
-            };
-            let of = self.total.map(|t| format!("/{t}")).unwrap_or_default();
-            let mut err = std::io::stderr().lock();
-            let _ = write!(
-                err,
-                "\r{} {bar} {}{of}  {rate:.0}/s  ETA {eta}   ",
-                self.label, self.done
-            );
-            let _ = err.flush();
-        } else {
-            tracing::info!(
-                what = %self.label, done = self.done, total = ?self.total,
-                rate_per_s = format!("{rate:.0}"), eta = %eta, "replay progress"
-            );
+        if !self.terminal {
+            event.emit();
+            return;
         }
+        let (rate, eta) = event.figures();
+        let eta = eta.map_or_else(|| "-".to_string(), |s| format!("{s:.0}s"));
+        let bar = match self.total {
+            Some(t) if t > 0 => {
+                let filled = ((self.done.min(t) as f64 / t as f64) * WIDTH as f64) as usize;
+                format!("[{}{}]", "#".repeat(filled), ".".repeat(WIDTH - filled))
+            }
+            _ => String::new(),
+        };
+        let of = self.total.map(|t| format!("/{t}")).unwrap_or_default();
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r{} {bar} {}{of}  {rate}/s  ETA {eta}   ",
+            self.label, self.done
+        );
+        let _ = err.flush();
     }
 
     /// Ends the bar's line (terminal) or logs the final count.
@@ -124,21 +115,37 @@ impl RateLimit {
     }
 }
 
-/// Parses `--rate`: `200`, `200/s` or `200/m`.
-pub fn parse_rate(s: &str) -> Result<f64, String> {
+/// Why a `--rate` value is not a rate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RateError {
+    #[error("rate {value:?}: unit {unit:?} is not s or m (e.g. 200/s, 120/m)")]
+    Unit { value: String, unit: String },
+    #[error("rate {0:?}: not a number of records per second or minute (e.g. 200/s)")]
+    NotANumber(String),
+    #[error("rate {0:?}: must be above zero")]
+    NotPositive(String),
+}
+
+/// Parses `--rate`: `200`, `200/s` or `200/m`, as records per second.
+pub fn parse_rate(s: &str) -> Result<f64, RateError> {
     let s = s.trim();
     let (num, per) = match s.split_once('/') {
         Some((n, "s")) => (n, 1.0),
         Some((n, "m")) => (n, 60.0),
-        Some((_, unit)) => return Err(format!("rate unit {unit:?} is not s or m")),
+        Some((_, unit)) => {
+            return Err(RateError::Unit {
+                value: s.to_string(),
+                unit: unit.to_string(),
+            })
+        }
         None => (s, 1.0),
     };
     let n: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("{s:?} is not a rate like 200/s"))?;
+        .map_err(|_| RateError::NotANumber(s.to_string()))?;
     if !(n > 0.0 && n.is_finite()) {
-        return Err(format!("{s:?}: the rate must be above zero"));
+        return Err(RateError::NotPositive(s.to_string()));
     }
     Ok(n / per)
 }
@@ -152,9 +159,15 @@ mod tests {
         assert_eq!(parse_rate("200"), Ok(200.0));
         assert_eq!(parse_rate("200/s"), Ok(200.0));
         assert_eq!(parse_rate("120/m"), Ok(2.0));
-        assert!(parse_rate("0/s").is_err());
-        assert!(parse_rate("fast").is_err());
-        assert!(parse_rate("3/h").is_err());
+        assert_eq!(parse_rate("0/s"), Err(RateError::NotPositive("0/s".into())));
+        assert_eq!(
+            parse_rate("fast").unwrap_err().to_string(),
+            "rate \"fast\": not a number of records per second or minute (e.g. 200/s)"
+        );
+        assert_eq!(
+            parse_rate("3/h").unwrap_err().to_string(),
+            "rate \"3/h\": unit \"h\" is not s or m (e.g. 200/s, 120/m)"
+        );
     }
 
     #[tokio::test]

@@ -19,7 +19,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 
@@ -83,12 +82,8 @@ impl SqsReplay {
     }
 
     pub async fn run(&self, rep: &mut Replayer) -> Result<(), ReplayError> {
-        let arn = queue_arn(&self.client, &self.dlq_url)
-            .await
-            .map_err(ReplayError::Queue)?;
-        let (visible, in_flight) = depth(&self.client, &self.dlq_url)
-            .await
-            .map_err(ReplayError::Queue)?;
+        let arn = queue_arn(&self.client, &self.dlq_url).await?;
+        let (visible, in_flight) = depth(&self.client, &self.dlq_url).await?;
         let expected = rep.options().max.map_or(visible, |m| visible.min(m as u64));
         rep.expect("replay sqs", Some(expected));
         if in_flight > 0 {
@@ -146,8 +141,7 @@ impl SqsReplay {
                     self.visibility_timeout,
                     wait,
                 )
-                .await
-                .map_err(ReplayError::Queue)?;
+                .await?;
                 if got.is_empty() {
                     break;
                 }
@@ -319,7 +313,10 @@ impl SqsReplay {
                         .collect()
                 }
                 Err(e) => {
-                    let why = format!("not sent to {target}: {}", DisplayErrorContext(e));
+                    let why = format!(
+                        "not sent to {target}: {}",
+                        crate::aws::error::error_text(&e)
+                    );
                     for m in chunk {
                         rep.report.fail_message(
                             &format!("message {}", m.message_id().unwrap_or("?")),

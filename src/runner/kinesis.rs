@@ -25,6 +25,7 @@ use super::shutdown::Shutdown;
 use super::Stats;
 use crate::app::App;
 use crate::dedupe::DedupeStore;
+use crate::metrics::MetricsSink;
 use crate::pipeline::BatchContext;
 use crate::source::event::EventError;
 use crate::source::on_failure::{
@@ -32,6 +33,9 @@ use crate::source::on_failure::{
     RETRIES_EXHAUSTED,
 };
 use crate::source::{kinesis, Record, SourceOptions};
+use crate::telemetry::{
+    AwsRetry, FunctionError, OnFailureSent, PollDone, PollStarted, ShardFinished, ShardStarted,
+};
 
 /// Where a shard with no checkpoint starts.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,6 +69,8 @@ pub struct KinesisSettings {
     pub retry_max: Duration,
     /// What `functionArn` says in on-failure messages.
     pub function_name: String,
+    /// Where each batch's metrics go (EMF on stdout, as the Lambda, or off).
+    pub metrics: MetricsSink,
 }
 
 impl KinesisSettings {
@@ -82,24 +88,21 @@ impl KinesisSettings {
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             function_name: "tickbridge-run".into(),
+            metrics: MetricsSink::Off,
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("kinesis {op} on stream {stream}: {reason}")]
+    #[error("Kinesis {op} on stream {stream}: {reason}")]
     Kinesis {
         op: &'static str,
         stream: String,
         reason: String,
     },
-    #[error("sqs {op} on queue {queue}: {reason}")]
-    Sqs {
-        op: &'static str,
-        queue: String,
-        reason: String,
-    },
+    #[error(transparent)]
+    Sqs(#[from] crate::aws::sqs::SqsError),
 }
 
 /// What the shard poller knows about the stream, shared by its tasks.
@@ -154,7 +157,11 @@ pub async fn run(
         stream_arn,
         stats,
     });
-    tracing::info!(stream = %ctx.stream_arn, "polling stream");
+    PollStarted {
+        source: "kinesis",
+        source_arn: &ctx.stream_arn,
+    }
+    .emit();
 
     let mut started: HashSet<String> = HashSet::new();
     let mut finished: HashSet<String> = HashSet::new();
@@ -195,7 +202,12 @@ pub async fn run(
                     first_listing = false;
                 }
                 Err(e) if first_listing => return Err(e),
-                Err(e) => tracing::warn!(error = %e, "shard discovery failed; will retry"),
+                Err(e) => AwsRetry {
+                    op: "ListShards",
+                    resource: &ctx.settings.stream,
+                    error: &e.to_string(),
+                }
+                .emit(),
             }
             next_listing = Instant::now() + ctx.settings.discovery_interval;
         }
@@ -204,7 +216,7 @@ pub async fn run(
             done = tasks.join_next(), if !tasks.is_empty() => {
                 match done {
                     Some(Ok((id, ShardEnd::Finished))) => {
-                        tracing::info!(shard = %id, "shard read to its end");
+                        ShardFinished { shard: &id }.emit();
                         finished.insert(id);
                         // Its children may be waiting: look now.
                         next_listing = Instant::now();
@@ -251,25 +263,13 @@ async fn list_shards(ctx: &Ctx) -> Result<Vec<Shard>, RunError> {
 #[derive(Clone, Debug)]
 enum From {
     After(String),
-    Start(StartingPosition),
-}
-
-async fn iterator(ctx: &Ctx, shard: &str, from: &From) -> Result<Option<String>, String> {
-    let mut req = ctx
-        .kinesis
-        .get_shard_iterator()
-        .stream_name(&ctx.settings.stream)
-        .shard_id(shard);
-    req = match from {
-        From::After(seq) => req
-            .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
     /// A checkpoint partway through a KPL aggregate (`seq:sub`): the
     /// aggregate is read again and the pipeline's checkpoint skips the
     /// user records already done.
     At(String),
-            .starting_sequence_number(seq),
-        From::Start(StartingPosition::TrimHorizon) => {
-            req.shard_iterator_type(ShardIteratorType::TrimHorizon)
+    Start(StartingPosition),
+}
+
 impl From {
     /// Where a lane checkpoint says to resume (DESIGN §3): after a bare
     /// sequence number, at one partway through an aggregate.
@@ -281,6 +281,21 @@ impl From {
     }
 }
 
+async fn iterator(ctx: &Ctx, shard: &str, from: &From) -> Result<Option<String>, String> {
+    let mut req = ctx
+        .kinesis
+        .get_shard_iterator()
+        .stream_name(&ctx.settings.stream)
+        .shard_id(shard);
+    req = match from {
+        From::After(seq) => req
+            .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+            .starting_sequence_number(seq),
+        From::At(seq) => req
+            .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+            .starting_sequence_number(seq),
+        From::Start(StartingPosition::TrimHorizon) => {
+            req.shard_iterator_type(ShardIteratorType::TrimHorizon)
         }
         From::Start(StartingPosition::Latest) => req.shard_iterator_type(ShardIteratorType::Latest),
         From::Start(StartingPosition::AtTimestamp(t)) => req
@@ -291,9 +306,6 @@ impl From {
 }
 
 async fn poll_shard(ctx: &Ctx, shard: &str, from_start: bool, mut stop: Shutdown) -> ShardEnd {
-        From::At(seq) => req
-            .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
-            .starting_sequence_number(seq),
     let lane = format!("{}/{shard}", ctx.stream_arn);
     let mut delays = super::retry_delays(ctx.settings.retry_min, ctx.settings.retry_max);
     let mut from = if ctx.app.config.source.lanes_by_partition_key {
@@ -304,7 +316,12 @@ async fn poll_shard(ctx: &Ctx, shard: &str, from_start: bool, mut stop: Shutdown
             match ctx.app.store().checkpoint(&lane).await {
                 Ok(cp) => break cp.map(From::after_checkpoint),
                 Err(e) => {
-                    tracing::warn!(shard, error = %e, "cannot read the lane checkpoint; retrying");
+                    AwsRetry {
+                        op: "read lane checkpoint",
+                        resource: &lane,
+                        error: &e.to_string(),
+                    }
+                    .emit();
                     if !stop
                         .sleep(delays.next().unwrap_or(ctx.settings.retry_max))
                         .await
@@ -320,7 +337,19 @@ async fn poll_shard(ctx: &Ctx, shard: &str, from_start: bool, mut stop: Shutdown
     } else {
         ctx.settings.starting_position
     }));
-    tracing::info!(shard, from = ?from, "shard poller started");
+    let (from_name, at) = match &from {
+        From::After(seq) => ("after", Some(seq.clone())),
+        From::At(seq) => ("at", Some(seq.clone())),
+        From::Start(StartingPosition::TrimHorizon) => ("trim_horizon", None),
+        From::Start(StartingPosition::Latest) => ("latest", None),
+        From::Start(StartingPosition::AtTimestamp(t)) => ("at_timestamp", Some(t.to_string())),
+    };
+    ShardStarted {
+        shard,
+        from: from_name,
+        at: at.as_deref(),
+    }
+    .emit();
     let mut it: Option<String> = None;
     let mut invocation = 0u64;
     loop {
@@ -333,7 +362,12 @@ async fn poll_shard(ctx: &Ctx, shard: &str, from_start: bool, mut stop: Shutdown
                 Ok(Some(i)) => i,
                 Ok(None) => return ShardEnd::Finished,
                 Err(e) => {
-                    tracing::warn!(shard, error = %e, "GetShardIterator failed; retrying");
+                    AwsRetry {
+                        op: "GetShardIterator",
+                        resource: shard,
+                        error: &e,
+                    }
+                    .emit();
                     if !stop
                         .sleep(delays.next().unwrap_or(ctx.settings.retry_max))
                         .await
@@ -356,7 +390,12 @@ async fn poll_shard(ctx: &Ctx, shard: &str, from_start: bool, mut stop: Shutdown
             Err(e) => {
                 // Expired iterators and throttling alike: reopen from the
                 // last handled position after a pause.
-                tracing::warn!(shard, error = %sdk_err(e), "GetRecords failed; reopening the iterator");
+                AwsRetry {
+                    op: "GetRecords",
+                    resource: shard,
+                    error: &sdk_err(e),
+                }
+                .emit();
                 if !stop
                     .sleep(delays.next().unwrap_or(ctx.settings.retry_max))
                     .await
@@ -417,23 +456,28 @@ async fn handle_with_retries(
         let (failed_from, function_error) = match handled {
             Ok(inv) => {
                 ctx.stats.add(&inv);
-                tracing::debug!(
-                    shard,
-                    request_id,
-                    records = inv.summary.records,
-                    forwarded = inv.summary.forwarded,
-                    duplicates = inv.summary.duplicates,
-                    quarantined = inv.summary.quarantined,
-                    failed = inv.summary.failed,
-                    "batch"
-                );
+                inv.done(&ctx.settings.metrics);
                 (first_failed(&chunk, &inv.response), false)
             }
             Err(e) => {
-                tracing::warn!(shard, request_id, error = %e, "function error: the whole batch is retried");
+                FunctionError {
+                    source: "kinesis",
+                    request_id: &request_id,
+                    records: chunk.len(),
+                    error: &e,
+                }
+                .emit();
                 (Some(0), true)
             }
         };
+        PollDone {
+            source: "kinesis",
+            request_id: &request_id,
+            records: chunk.len(),
+            left: failed_from.map_or(0, |from| chunk.len() - from),
+            deleted: None,
+        }
+        .emit();
         let Some(from) = failed_from else {
             attempts = 0;
             delays = super::retry_delays(ctx.settings.retry_min, ctx.settings.retry_max);
@@ -575,7 +619,7 @@ async fn send_on_failure(ctx: &Ctx, msg: &OnFailureRecord, stop: &mut Shutdown) 
     };
     let (Some(sqs), Some(url)) = (&ctx.sqs, &ctx.settings.on_failure_queue) else {
         // Lambda without a destination discards the batch; say so loudly.
-        tracing::error!(on_failure = %body, "retries exhausted and no on-failure queue: batch skipped");
+        on_failure_event(msg, None).emit();
         return true;
     };
     let mut delays = super::retry_delays(ctx.settings.retry_min, ctx.settings.retry_max);
@@ -593,15 +637,16 @@ async fn send_on_failure(ctx: &Ctx, msg: &OnFailureRecord, stop: &mut Shutdown) 
         }
         match req.send().await {
             Ok(_) => {
-                tracing::warn!(shard = %msg.kinesis_batch_info.shard_id,
-                    start = %msg.kinesis_batch_info.start_sequence_number,
-                    end = %msg.kinesis_batch_info.end_sequence_number,
-                    records = msg.kinesis_batch_info.batch_size,
-                    "retries exhausted: batch sent to the on-failure queue");
+                on_failure_event(msg, Some(url)).emit();
                 return true;
             }
             Err(e) => {
-                tracing::warn!(error = %sdk_err(e), "cannot send to the on-failure queue; retrying");
+                AwsRetry {
+                    op: "SendMessage",
+                    resource: url,
+                    error: &sdk_err(e),
+                }
+                .emit();
                 if !stop
                     .sleep(delays.next().unwrap_or(ctx.settings.retry_max))
                     .await
@@ -610,6 +655,23 @@ async fn send_on_failure(ctx: &Ctx, msg: &OnFailureRecord, stop: &mut Shutdown) 
                 }
             }
         }
+    }
+}
+
+/// The event for an exhausted batch: sent to `queue`, or skipped.
+fn on_failure_event<'a>(msg: &'a OnFailureRecord, queue: Option<&'a str>) -> OnFailureSent<'a> {
+    let info = &msg.kinesis_batch_info;
+    OnFailureSent {
+        shard: &info.shard_id,
+        start_sequence_number: &info.start_sequence_number,
+        end_sequence_number: &info.end_sequence_number,
+        records: info.batch_size.unwrap_or(0),
+        attempts: msg
+            .request_context
+            .as_ref()
+            .and_then(|c| c.approximate_invoke_count)
+            .unwrap_or(0),
+        queue,
     }
 }
 

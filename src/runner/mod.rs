@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::app::Invocation;
+use crate::telemetry::{RunnerProgress, RunnerSummary};
 
 pub mod kinesis;
 pub mod shutdown;
@@ -87,59 +88,54 @@ impl Stats {
     }
 }
 
-/// Logs a progress line every `every` until the returned handle is aborted.
+/// A `progress` line ([`RunnerProgress`]) every `every` until the returned
+/// handle is aborted; none when `every` is zero.
 pub fn spawn_progress(
     stats: Arc<Stats>,
     every: Duration,
-    what: &'static str,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    source: &'static str,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if every.is_zero() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
         let started = Instant::now();
         let mut last = (Instant::now(), 0u64);
         loop {
             tokio::time::sleep(every).await;
-            let t = stats.totals();
+            let totals = stats.totals();
             let now = Instant::now();
-            let rate = (t.records - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
-            last = (now, t.records);
-            tracing::info!(
-                source = what,
-                elapsed_s = started.elapsed().as_secs(),
-                batches = t.batches,
-                records = t.records,
-                forwarded = t.forwarded,
-                duplicates = t.duplicates,
-                quarantined = t.quarantined,
-                retried = t.retried,
-                on_failure = t.sent_to_on_failure,
-                records_per_s = format!("{rate:.0}"),
-                "progress"
-            );
+            RunnerProgress {
+                source,
+                totals: &totals,
+                elapsed: started.elapsed(),
+                recent: (
+                    totals.records.saturating_sub(last.1),
+                    now.duration_since(last.0),
+                ),
+            }
+            .emit();
+            last = (now, totals.records);
         }
-    })
+    }))
 }
 
-/// The exit summary: a log line, and one JSON line on stdout (the command's
-/// own output) that scripts and tests read.
-pub fn print_summary(what: &str, totals: &Totals, elapsed: Duration) {
-    let secs = elapsed.as_secs_f64();
-    let rate = if secs > 0.0 {
-        totals.records as f64 / secs
-    } else {
-        0.0
+/// The exit summary: the `runner stopped` line ([`RunnerSummary`]), and one
+/// JSON line on stdout (the command's own output) that scripts and tests
+/// read, with the same figures.
+pub fn print_summary(source: &str, totals: &Totals, elapsed: Duration) {
+    let summary = RunnerSummary {
+        source,
+        totals,
+        elapsed,
     };
-    tracing::info!(
-        source = what,
-        ?totals,
-        elapsed_s = secs,
-        records_per_s = rate,
-        "runner stopped"
-    );
+    summary.emit();
+    let (elapsed_s, records_per_s) = summary.figures();
     let line = serde_json::json!({
-        "summary": what,
+        "summary": source,
         "totals": totals,
-        "elapsed_s": (secs * 1000.0).round() / 1000.0,
-        "records_per_s": rate.round(),
+        "elapsed_s": elapsed_s,
+        "records_per_s": records_per_s,
     });
     println!("{line}");
 }
@@ -156,8 +152,8 @@ pub fn retry_delays(min: Duration, max: Duration) -> impl Iterator<Item = Durati
         .build()
 }
 
-/// An SDK error with its whole source chain, where the service's own words
-/// are (the top-level message is terse).
-pub(crate) fn sdk_err(e: impl std::error::Error) -> String {
-    aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
+/// An SDK error in one line: its source chain, where the service's own
+/// words are (the top-level message is terse), without the Debug dump.
+pub(crate) fn sdk_err(e: impl std::error::Error + 'static) -> String {
+    crate::aws::error::error_text(&e)
 }

@@ -16,9 +16,11 @@ use super::sdk_err;
 use super::shutdown::Shutdown;
 use super::{kinesis::RunError, Stats};
 use crate::app::App;
+use crate::metrics::MetricsSink;
 use crate::pipeline::BatchContext;
 use crate::source::event::EventError;
 use crate::source::{sqs, Record, SourceOptions};
+use crate::telemetry::{AwsRetry, DeleteFailed, FunctionError, PollDone, PollStarted};
 
 #[derive(Clone, Debug)]
 pub struct SqsSettings {
@@ -31,6 +33,8 @@ pub struct SqsSettings {
     pub batch_timeout: Duration,
     pub retry_min: Duration,
     pub retry_max: Duration,
+    /// Where each batch's metrics go (EMF on stdout, as the Lambda, or off).
+    pub metrics: MetricsSink,
 }
 
 impl SqsSettings {
@@ -42,6 +46,7 @@ impl SqsSettings {
             batch_timeout: Duration::from_secs(60),
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
+            metrics: MetricsSink::Off,
         }
     }
 }
@@ -55,24 +60,12 @@ pub async fn run(
     stats: Arc<Stats>,
     mut shutdown: Shutdown,
 ) -> Result<(), RunError> {
-    let err = |op: &'static str, reason: String| RunError::Sqs {
-        op,
-        queue: settings.queue_url.clone(),
-        reason,
-    };
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&settings.queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| err("GetQueueAttributes", sdk_err(e)))?;
-    let arn = attrs
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .cloned()
-        .ok_or_else(|| err("GetQueueAttributes", "no QueueArn".into()))?;
-    tracing::info!(queue = %arn, "polling queue");
+    let arn = crate::aws::sqs::queue_arn(&sqs, &settings.queue_url).await?;
+    PollStarted {
+        source: "sqs",
+        source_arn: &arn,
+    }
+    .emit();
     let mut delays = super::retry_delays(settings.retry_min, settings.retry_max);
     let mut invocation = 0u64;
     while !shutdown.requested() {
@@ -93,7 +86,12 @@ pub async fn run(
         let messages = match out {
             Ok(o) => o.messages.unwrap_or_default(),
             Err(e) => {
-                tracing::warn!(error = %sdk_err(e), "ReceiveMessage failed; retrying");
+                AwsRetry {
+                    op: "ReceiveMessage",
+                    resource: &settings.queue_url,
+                    error: &sdk_err(e),
+                }
+                .emit();
                 if !shutdown
                     .sleep(delays.next().unwrap_or(settings.retry_max))
                     .await
@@ -117,7 +115,7 @@ pub async fn run(
         let failed: HashSet<String> = match handled {
             Ok(inv) => {
                 stats.add(&inv);
-                crate::app::log_summary(&inv);
+                inv.done(&settings.metrics);
                 inv.response
                     .batch_item_failures
                     .iter()
@@ -125,7 +123,13 @@ pub async fn run(
                     .collect()
             }
             Err(e) => {
-                tracing::warn!(request_id, error = %e, "function error: the whole batch is left for redelivery");
+                FunctionError {
+                    source: "sqs",
+                    request_id: &request_id,
+                    records: messages.len(),
+                    error: &e,
+                }
+                .emit();
                 messages
                     .iter()
                     .filter_map(|m| m.message_id.clone())
@@ -136,34 +140,40 @@ pub async fn run(
             .iter()
             .filter(|m| m.message_id().is_some_and(|id| !failed.contains(id)))
             .collect();
-        delete(&sqs, &settings, &done, &stats).await;
-        if !failed.is_empty() {
-            tracing::info!(
-                request_id,
-                left = failed.len(),
-                "messages left to their visibility timeout"
-            );
+        let deleted = delete(&sqs, &settings, &done, &stats).await;
+        PollDone {
+            source: "sqs",
+            request_id: &request_id,
+            records: messages.len(),
+            left: failed.len(),
+            deleted: Some(deleted),
         }
+        .emit();
     }
     Ok(())
 }
 
 /// Deletes what succeeded; a message SQS did not delete comes back and is
-/// skipped then as a duplicate (its key is completed).
+/// skipped then as a duplicate (its key is completed). Returns how many
+/// were deleted.
 async fn delete(
     sqs: &aws_sdk_sqs::Client,
     settings: &SqsSettings,
     done: &[&Message],
     stats: &Stats,
-) {
+) -> usize {
     let failed = crate::aws::sqs::delete(sqs, &settings.queue_url, done).await;
-    stats
-        .deleted
-        .fetch_add((done.len() - failed.len()) as u64, Ordering::Relaxed);
-    for (id, reason) in failed {
-        tracing::warn!(message = %id, %reason,
-            "delete failed: the message will come back and be skipped as a duplicate");
+    let deleted = done.len() - failed.len();
+    stats.deleted.fetch_add(deleted as u64, Ordering::Relaxed);
+    for (message_id, reason) in &failed {
+        DeleteFailed {
+            queue: &settings.queue_url,
+            message_id,
+            reason,
+        }
+        .emit();
     }
+    deleted
 }
 
 /// The messages as `Record`s, through the same constructor as the Lambda

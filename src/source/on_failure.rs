@@ -89,55 +89,69 @@ struct SnsEnvelope {
     message: Option<String>,
 }
 
+/// Why a queue message body is not a Kinesis on-failure record.
+#[derive(Debug, thiserror::Error)]
+pub enum OnFailureError {
+    #[error("body is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("neither an on-failure record nor an SNS notification: {0}")]
+    NotAnEnvelope(#[source] serde_json::Error),
+    #[error("SNS Message is not JSON: {0}")]
+    SnsMessageNotJson(#[source] serde_json::Error),
+    #[error("no KinesisBatchInfo (not a Kinesis on-failure record, nor SNS-wrapped one)")]
+    NoBatchInfo,
+    #[error("not a Kinesis on-failure record: {0}")]
+    Shape(#[source] serde_json::Error),
+    #[error("KinesisBatchInfo.{field} {value:?} is not a sequence number")]
+    BadSequence { field: &'static str, value: String },
+    #[error("KinesisBatchInfo range is empty: start {start} is after end {end}")]
+    EmptyRange { start: String, end: String },
+    #[error("KinesisBatchInfo.shardId is empty")]
+    NoShard,
+    #[error("KinesisBatchInfo.streamArn {0:?} names no stream")]
+    NoStream(String),
+}
+
 /// Parses a queue message body: an on-failure record, or an SNS
 /// notification carrying one. The error says what is wrong with it.
-pub fn parse_body(body: &str) -> Result<OnFailureRecord, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| format!("body is not JSON: {e}"))?;
+pub fn parse_body(body: &str) -> Result<OnFailureRecord, OnFailureError> {
+    let value: serde_json::Value = serde_json::from_str(body).map_err(OnFailureError::NotJson)?;
     let inner = if value.get("KinesisBatchInfo").is_some() {
         value
     } else {
-        let env: SnsEnvelope = serde_json::from_value(value)
-            .map_err(|e| format!("neither an on-failure record nor an SNS notification: {e}"))?;
+        let env: SnsEnvelope =
+            serde_json::from_value(value).map_err(OnFailureError::NotAnEnvelope)?;
         match (env.kind.as_deref(), env.message) {
             (Some("Notification"), Some(m)) => {
-                serde_json::from_str(&m).map_err(|e| format!("SNS Message is not JSON: {e}"))?
+                serde_json::from_str(&m).map_err(OnFailureError::SnsMessageNotJson)?
             }
-            _ => {
-                return Err(
-                    "no KinesisBatchInfo (not a Kinesis on-failure record, nor SNS-wrapped one)"
-                        .into(),
-                )
-            }
+            _ => return Err(OnFailureError::NoBatchInfo),
         }
     };
-    let record: OnFailureRecord = serde_json::from_value(inner)
-        .map_err(|e| format!("not a Kinesis on-failure record: {e}"))?;
+    let record: OnFailureRecord = serde_json::from_value(inner).map_err(OnFailureError::Shape)?;
     let info = &record.kinesis_batch_info;
-    for (name, seq) in [
+    for (field, seq) in [
         ("startSequenceNumber", &info.start_sequence_number),
         ("endSequenceNumber", &info.end_sequence_number),
     ] {
         if !is_valid_seq(seq) {
-            return Err(format!(
-                "KinesisBatchInfo.{name} {seq:?} is not a sequence number"
-            ));
+            return Err(OnFailureError::BadSequence {
+                field,
+                value: seq.clone(),
+            });
         }
     }
     if cmp_seq(&info.start_sequence_number, &info.end_sequence_number).is_gt() {
-        return Err(format!(
-            "KinesisBatchInfo range is empty: start {} is after end {}",
-            info.start_sequence_number, info.end_sequence_number
-        ));
+        return Err(OnFailureError::EmptyRange {
+            start: info.start_sequence_number.clone(),
+            end: info.end_sequence_number.clone(),
+        });
     }
     if info.shard_id.is_empty() {
-        return Err("KinesisBatchInfo.shardId is empty".into());
+        return Err(OnFailureError::NoShard);
     }
     if info.stream_name().is_none() {
-        return Err(format!(
-            "KinesisBatchInfo.streamArn {:?} names no stream",
-            info.stream_arn
-        ));
+        return Err(OnFailureError::NoStream(info.stream_arn.clone()));
     }
     Ok(record)
 }
@@ -215,10 +229,16 @@ mod tests {
 
     #[test]
     fn bad_bodies_say_why() {
-        assert!(parse_body("nope").unwrap_err().contains("not JSON"));
-        assert!(parse_body(r#"{"a":1}"#)
-            .unwrap_err()
-            .contains("no KinesisBatchInfo"));
+        let err = |body: &str| parse_body(body).unwrap_err().to_string();
+        assert!(
+            err("nope").starts_with("body is not JSON: "),
+            "{}",
+            err("nope")
+        );
+        assert!(matches!(
+            parse_body(r#"{"a":1}"#),
+            Err(OnFailureError::NoBatchInfo)
+        ));
         let swapped = RECORD.replace(
             "49590338271490256608559692538361571095921575989136588898",
             "9",
@@ -228,15 +248,21 @@ mod tests {
             "49590338271490256608559692540925702759324208523137515618",
             "1",
         );
-        assert!(parse_body(&reversed)
-            .unwrap_err()
-            .contains("range is empty"));
+        assert!(matches!(
+            parse_body(&reversed),
+            Err(OnFailureError::EmptyRange { .. })
+        ));
         let bad_seq = RECORD.replace(
             "\"endSequenceNumber\": \"4959",
             "\"endSequenceNumber\": \"x4959",
         );
-        assert!(parse_body(&bad_seq)
-            .unwrap_err()
-            .contains("endSequenceNumber"));
+        assert!(matches!(
+            parse_body(&bad_seq),
+            Err(OnFailureError::BadSequence {
+                field: "endSequenceNumber",
+                ..
+            })
+        ));
+        assert!(err(&bad_seq).starts_with("KinesisBatchInfo.endSequenceNumber \"x4959"));
     }
 }

@@ -2,7 +2,7 @@
 //! refused updates, and what is left for redelivery.
 
 use crate::metrics::{Metrics, MetricsSink};
-use crate::pipeline::Summary;
+use crate::pipeline::{RecordState, Summary};
 use crate::source::{Record, SourceKind};
 
 use super::{ms3, payload_preview};
@@ -67,6 +67,19 @@ impl BatchDone<'_> {
     }
 }
 
+/// How the pipeline starts the reason of a record it failed as bad in
+/// `fail` mode (`pipeline::batch`), so the record's events can tell it from
+/// a record left for another reason.
+pub const FAILED_AS_BAD: &str = "bad record: ";
+
+/// The decode error of a record failed as bad (`fail` mode), if it was.
+pub fn failed_as_bad(state: &RecordState) -> Option<&str> {
+    match state {
+        RecordState::Pending { reason } => reason.strip_prefix(FAILED_AS_BAD),
+        _ => None,
+    }
+}
+
 /// What became of a bad record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BadRecordOutcome {
@@ -98,8 +111,8 @@ impl BadRecord<'_> {
         // For SQS, `position` is the message id (what the batch response
         // and the quarantine message name); the FIFO sequence number, when
         // the queue gave one, is its own field.
-        let sequence_number =
-            (r.kind == SourceKind::SqsFifo && !r.position.is_empty()).then_some(r.position.as_str());
+        let sequence_number = (r.kind == SourceKind::SqsFifo && !r.position.is_empty())
+            .then_some(r.position.as_str());
         let payload_bytes = r.payload.len();
         let payload_preview = payload_preview(&r.payload);
         macro_rules! line {
@@ -250,23 +263,28 @@ mod tests {
     use crate::telemetry::capture::{assert_no_debug, lines, said};
     use crate::telemetry::PREVIEW_BYTES;
 
+    /// A record as the Lambda event parser builds it.
     fn record(kind: SourceKind, payload: Vec<u8>) -> Record {
-        let (arn, position, failure_id) = match kind {
-            SourceKind::Kinesis => ("arn:aws:kinesis:us-east-1:1:stream/s", "49", "49"),
-            SourceKind::SqsFifo => ("arn:aws:sqs:us-east-1:1:q.fifo", "1880", "m-2"),
+        use base64::Engine;
+        let event = match kind {
+            SourceKind::Kinesis => serde_json::json!({"Records": [{
+                "kinesis": {"partitionKey": "k", "sequenceNumber": "49",
+                    "data": base64::engine::general_purpose::STANDARD.encode(&payload),
+                    "approximateArrivalTimestamp": 1.0},
+                "eventSource": "aws:kinesis", "eventID": "shardId-0:49",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:1:stream/s"}]}),
+            SourceKind::SqsFifo => serde_json::json!({"Records": [{
+                "messageId": "m-2", "receiptHandle": "rh",
+                "body": String::from_utf8(payload).unwrap(),
+                "attributes": {"MessageGroupId": "g", "SequenceNumber": "1880",
+                    "SentTimestamp": "1"},
+                "messageAttributes": {}, "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:1:q.fifo"}]}),
         };
-        Record {
-            kind,
-            source_arn: arn.into(),
-            lane: format!("{arn}/g"),
-            position: position.into(),
-            failure_id: failure_id.into(),
-            message_key: None,
-            payload,
-            arrival_ms: 0,
-            defect: None,
-            pointer_attribute: None,
-        }
+        let opts = crate::source::SourceOptions::default();
+        let mut records =
+            crate::source::event::parse_event(event.to_string().as_bytes(), &opts).unwrap();
+        records.remove(0)
     }
 
     #[test]
@@ -303,7 +321,10 @@ mod tests {
         assert_eq!(preview.len(), PREVIEW_BYTES + '…'.len_utf8());
         assert!(serde_json::to_string(sqs).unwrap().len() < 2_000);
         let kin = &logs[1];
-        assert_eq!(kin["message"], "bad record: its lane stops here and is retried");
+        assert_eq!(
+            kin["message"],
+            "bad record: its lane stops here and is retried"
+        );
         assert_eq!(kin["bad_records"], "fail");
         assert_eq!(kin["position"], "49");
         assert_eq!(kin["reason"], "sym: expected a string");

@@ -50,7 +50,10 @@ mod tests {
     #[test]
     fn the_address_is_tp_and_target_stays_the_module() {
         let logs = lines(|| {
-            TpConnected { tp: &"127.0.0.1:5010" }.emit();
+            TpConnected {
+                tp: &"127.0.0.1:5010",
+            }
+            .emit();
             TpUnavailable {
                 tp: &"127.0.0.1:5010",
                 error: &"connection refused",

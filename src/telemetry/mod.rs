@@ -24,8 +24,8 @@ mod replay;
 mod runner;
 
 pub use batch::{
-    BadRecord, BadRecordOutcome, BatchDone, CommitIncomplete, PipelinedRefusal, RecordsLeft,
-    RefusedRun,
+    failed_as_bad, BadRecord, BadRecordOutcome, BatchDone, CommitIncomplete, PipelinedRefusal,
+    RecordsLeft, RefusedRun, FAILED_AS_BAD,
 };
 pub use link::{TpConnected, TpUnavailable, TpUnavailableNext};
 pub use replay::{ReplayDone, ReplayProgress, ReplayStarted};
@@ -34,6 +34,8 @@ pub use runner::{
     RunnerSummary, ShardFinished, ShardStarted,
 };
 
+#[cfg(test)]
+mod app_events;
 #[cfg(test)]
 mod capture;
 

@@ -23,9 +23,9 @@ impl PollStarted<'_> {
 /// A shard's poller starts: after its checkpoint, or at a starting position.
 pub struct ShardStarted<'a> {
     pub shard: &'a str,
-    /// `after`, `trim_horizon`, `latest` or `at_timestamp`.
+    /// `after` or `at` a checkpoint, `trim_horizon`, `latest` or `at_timestamp`.
     pub from: &'a str,
-    /// With `after`: the sequence number; with `at_timestamp`: epoch seconds.
+    /// With `after`/`at`: the sequence number; with `at_timestamp`: epoch seconds.
     pub at: Option<&'a str>,
 }
 

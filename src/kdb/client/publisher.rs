@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use tokio::time::Instant;
-use tracing::{info, warn};
 
 use super::{ClientConfig, ClientError, Connection, Stage};
 use crate::kdb::value::K;
+use crate::telemetry::{TpConnected, TpUnavailable, TpUnavailableNext};
 
 /// How hard to try when (re)connecting.
 #[derive(Clone, Debug)]
@@ -128,7 +128,12 @@ impl Publisher {
             .sleep(tokio::time::sleep)
             .when(ClientError::is_transient)
             .notify(|e: &ClientError, delay: Duration| {
-                warn!(tp = %target, error = %e, retry_in_ms = delay.as_millis() as u64, "kdb+ connect failed; retrying");
+                TpUnavailable {
+                    tp: target,
+                    error: e,
+                    next: TpUnavailableNext::RetryInMs(delay.as_millis() as u64),
+                }
+                .emit()
             });
         let conn =
             match remaining {
@@ -139,7 +144,7 @@ impl Publisher {
                 })??,
                 None => attempts.await?,
             };
-        info!(tp = %target, "kdb+ connection open");
+        TpConnected { tp: target }.emit();
         Ok(conn)
     }
 
