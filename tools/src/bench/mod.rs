@@ -7,6 +7,7 @@ pub mod events;
 pub mod latency;
 pub mod replay;
 pub mod run;
+pub mod s3;
 pub mod tp;
 
 /// A moto server (AWS emulator) for benchmarks and tests, as a Python

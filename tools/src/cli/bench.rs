@@ -26,6 +26,9 @@ pub enum BenchCommand {
     /// The whole bridge on a 10,000-record Kinesis event: records/s, handler
     /// time per batch, init time and peak RSS of the Lambda binary.
     Bridge(bench::bridge::Args),
+    /// A generated CSV object (default 1 GB) streamed from moto S3 through
+    /// the object path to the stand-in: rows/s, MB/s, peak RSS.
+    S3(bench::s3::Args),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -38,5 +41,6 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Events(a) => bench::events::run(a),
         BenchCommand::Bridge(a) => bench::bridge::run(a),
         BenchCommand::Run(a) => bench::run::run(a),
+        BenchCommand::S3(a) => bench::s3::run(a),
     }
 }

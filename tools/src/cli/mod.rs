@@ -10,6 +10,7 @@ pub mod completions;
 pub mod ctl;
 pub mod demo;
 pub mod errors;
+pub mod ingest;
 pub mod invoke;
 pub mod kdb;
 pub mod preflight;
@@ -42,6 +43,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run one Lambda event file through the handler; print the batch response.
     Invoke(invoke::InvokeArgs),
+    /// Stream S3 objects (s3://bucket/prefix, in key order) into the
+    /// tickerplant with the Lambda's object path and checkpoints.
+    Ingest(ingest::IngestArgs),
     /// kdb+ IPC tools: decode captured bytes, query a kdb+ process.
     #[command(subcommand)]
     Kdb(kdb::KdbCommand),
@@ -189,6 +193,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Invoke(a) => invoke::run(a),
+        Command::Ingest(a) => ingest::run(a),
         Command::Kdb(c) => kdb::run(c),
         Command::Tp(a) => tp::run(a),
         Command::Schema(c) => schema::run(c),
