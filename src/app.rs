@@ -614,21 +614,21 @@ fn record_events(records: &[Record], inv: &Invocation, kept_in_log: bool) {
         return;
     }
     // Per lane: how many are left, from where, and why the first one was.
-    let mut left: Vec<(&str, &str, usize, &str)> = Vec::new();
+    let mut left: Vec<(&str, std::borrow::Cow<'_, str>, usize, &str)> = Vec::new();
     for (r, s) in records.iter().zip(&inv.states) {
         let RecordState::Pending { reason } = s else {
             continue;
         };
         match left.iter_mut().find(|(lane, ..)| *lane == r.lane) {
             Some((_, _, n, _)) => *n += 1,
-            None => left.push((&r.lane, &r.failure_id, 1, reason)),
+            None => left.push((&r.lane, crate::telemetry::position(r), 1, reason)),
         }
     }
     for (lane, first_position, records, reason) in left {
         RecordsLeft {
             request_id,
             lane,
-            first_position,
+            first_position: &first_position,
             records,
             reason,
         }

@@ -17,6 +17,7 @@ use crate::dedupe::{Claim, DedupeStore, StoreError};
 use crate::kdb::MsgType;
 use crate::source::seqno::Position;
 use crate::source::{lanes, Lane, Record, SourceKind};
+use crate::telemetry::{position, CommitIncomplete, PipelinedRefusal, RefusedRun, FAILED_AS_BAD};
 
 /// A record's state while the batch is in flight: decided, in the
 /// pipeline's one vocabulary (`RecordState`), or one of the two states that
@@ -694,7 +695,7 @@ async fn claim_into<S: DedupeStore>(
 fn bad(reason: String, mode: BadRecords) -> Work {
     match mode {
         BadRecords::Quarantine => Work::Bad(reason),
-        BadRecords::Fail => Work::pending(format!("bad record: {reason}")),
+        BadRecords::Fail => Work::pending(format!("{FAILED_AS_BAD}{reason}")),
     }
 }
 
@@ -714,17 +715,16 @@ fn quarantine_item(r: &Record, reason: &str) -> QuarantineItem {
 /// One ERROR line per refused update: an operator must see which table,
 /// lane and records, and what q said, without digging.
 fn log_refused(records: &[Record], lane: &Lane, run: &EncodedRun, q_error: &str) {
-    let first = run.records.first().map(|&i| records[i].position.as_str());
-    let last = run.records.last().map(|&i| records[i].position.as_str());
-    tracing::error!(
-        table = %run.table,
-        lane = %lane.id,
-        first_position = first.unwrap_or(""),
-        last_position = last.unwrap_or(""),
-        rows = run.rows,
-        q_error = %q_error,
-        "tickerplant refused an update; its lane is cut and retried"
-    );
+    let at = |i: Option<&usize>| i.map(|&i| position(&records[i])).unwrap_or_default();
+    RefusedRun {
+        table: &run.table,
+        lane: &lane.id,
+        first_position: &at(run.records.first()),
+        last_position: &at(run.records.last()),
+        rows: run.rows,
+        q_error,
+    }
+    .emit();
 }
 
 /// What sending the runs found out, per lane and run.
@@ -935,11 +935,10 @@ async fn send_sync_rounds<L: TickerplantLink>(
         }
     }
     if summary.accepted_behind_refusal > 0 {
-        tracing::warn!(
-            runs = summary.accepted_behind_refusal,
-            "TICKBRIDGE_PUBLISH=pipelined: updates sent behind a refused one were accepted; \
-             they are reported failed with it and will be sent again on the retry"
-        );
+        PipelinedRefusal {
+            runs: summary.accepted_behind_refusal,
+        }
+        .emit();
     }
 }
 
@@ -1108,13 +1107,26 @@ async fn commit<S: DedupeStore>(
     // not turned into a retry that would send them twice.
     for ((lane, _, new), res) in moves.iter().zip(cp_results) {
         if let Err(e) = res {
-            tracing::warn!(lane = %lane, checkpoint = %new, error = %e, "lane checkpoint not advanced");
+            CommitIncomplete::Checkpoint {
+                lane,
+                checkpoint: &new.to_string(),
+                error: &e.to_string(),
+            }
+            .emit();
         }
     }
     if let Err(e) = c {
-        tracing::warn!(keys = complete.len(), error = %e, "completed keys not written; a redelivery may be forwarded again");
+        CommitIncomplete::Complete {
+            keys: complete.len(),
+            error: &e.to_string(),
+        }
+        .emit();
     }
     if let Err(e) = r {
-        tracing::warn!(keys = release.len(), error = %e, "claims not released; they expire at the invocation deadline");
+        CommitIncomplete::Release {
+            keys: release.len(),
+            error: &e.to_string(),
+        }
+        .emit();
     }
 }

@@ -113,6 +113,7 @@ impl BadRecord<'_> {
         // the queue gave one, is its own field.
         let sequence_number = (r.kind == SourceKind::SqsFifo && !r.position.is_empty())
             .then_some(r.position.as_str());
+        let position = position(r);
         let payload_bytes = r.payload.len();
         let payload_preview = payload_preview(&r.payload);
         macro_rules! line {
@@ -122,7 +123,7 @@ impl BadRecord<'_> {
                     source,
                     source_arn = %r.source_arn,
                     lane = %r.lane,
-                    position = %r.failure_id,
+                    position = %position,
                     sequence_number,
                     reason = %self.reason,
                     bad_records = $bad_records,
@@ -148,6 +149,16 @@ impl BadRecord<'_> {
                 "bad record: its lane stops here and is retried"
             ),
         }
+    }
+}
+
+/// Where a record is, as every event names it: the Kinesis sequence
+/// number (`seq:sub` for a user record of a KPL aggregate), or the SQS
+/// message id; both what the batch response and the quarantine name.
+pub fn position(r: &Record) -> std::borrow::Cow<'_, str> {
+    match r.kind {
+        SourceKind::Kinesis => r.position_text(),
+        SourceKind::SqsFifo => std::borrow::Cow::Borrowed(&r.failure_id),
     }
 }
 

@@ -24,7 +24,7 @@ mod replay;
 mod runner;
 
 pub use batch::{
-    failed_as_bad, BadRecord, BadRecordOutcome, BatchDone, CommitIncomplete, PipelinedRefusal,
+    failed_as_bad, position, BadRecord, BadRecordOutcome, BatchDone, CommitIncomplete, PipelinedRefusal,
     RecordsLeft, RefusedRun, FAILED_AS_BAD,
 };
 pub use link::{TpConnected, TpUnavailable, TpUnavailableNext};
