@@ -102,7 +102,12 @@ pub fn records(
     out.reserve(count);
     for (i, sub) in aggregate.sub_records().enumerate() {
         let (payload, user_key, defect, index) = match sub {
-            Ok(s) => (s.data.to_vec(), s.partition_key.to_string(), None, s.subsequence),
+            Ok(s) => (
+                s.data.to_vec(),
+                s.partition_key.to_string(),
+                None,
+                s.subsequence,
+            ),
             Err(e) => {
                 let defect = format!(
                     "KPL sub-record {} of sequence number {}: {}",
@@ -276,7 +281,11 @@ mod tests {
         });
         assert_eq!(recs, direct);
         assert_eq!(direct[0].payload, b"!!!not base64");
-        assert!(direct[0].defect.clone().unwrap_or_default().contains("base64"));
+        assert!(direct[0]
+            .defect
+            .clone()
+            .unwrap_or_default()
+            .contains("base64"));
         let mut out = Vec::new();
         let bad = from_sdk(
             &sdk("12x", b"", None, 0),
@@ -300,7 +309,11 @@ mod tests {
 
     #[test]
     fn an_aggregate_becomes_its_user_records_in_the_aggregates_lane() {
-        let agg = kpl::aggregate([user("u1", b"{\"a\":1}"), user("u2", b"{\"a\":2}"), user("u1", b"x")]);
+        let agg = kpl::aggregate([
+            user("u1", b"{\"a\":1}"),
+            user("u2", b"{\"a\":2}"),
+            user("u1", b"x"),
+        ]);
         let sdk_recs = [
             sdk("7", b"{}", Some("agg-key"), 1000),
             sdk("8", &agg, Some("agg-key"), 2000),
@@ -321,14 +334,27 @@ mod tests {
             assert_eq!(got, parse_event(ev.as_bytes(), &opts).unwrap());
             assert_eq!(got.len(), 5);
             let payloads: Vec<&[u8]> = got.iter().map(|r| r.payload.as_slice()).collect();
-            assert_eq!(payloads, [&b"{}"[..], b"{\"a\":1}", b"{\"a\":2}", b"x", b"{}"]);
+            assert_eq!(
+                payloads,
+                [&b"{}"[..], b"{\"a\":1}", b"{\"a\":2}", b"x", b"{}"]
+            );
             let subs: Vec<Option<(u32, bool, &str)>> = got
                 .iter()
-                .map(|r| r.sub.as_ref().map(|s| (s.index, s.last, s.partition_key.as_str())))
+                .map(|r| {
+                    r.sub
+                        .as_ref()
+                        .map(|s| (s.index, s.last, s.partition_key.as_str()))
+                })
                 .collect();
             assert_eq!(
                 subs,
-                [None, Some((0, false, "u1")), Some((1, false, "u2")), Some((2, true, "u1")), None]
+                [
+                    None,
+                    Some((0, false, "u1")),
+                    Some((1, false, "u2")),
+                    Some((2, true, "u1")),
+                    None
+                ]
             );
             // One lane, the aggregate's: user keys never split it.
             assert!(got.iter().all(|r| r.lane == got[0].lane));
@@ -383,7 +409,11 @@ mod tests {
         assert!(got[0].defect.is_none() && got[2].defect.is_none());
         assert_eq!(got[1].payload, b"2");
         let defect = got[1].defect.clone().unwrap_or_default();
-        for part in ["sub-record 1", "sequence number 42", "partition_key_index 7"] {
+        for part in [
+            "sub-record 1",
+            "sequence number 42",
+            "partition_key_index 7",
+        ] {
             assert!(defect.contains(part), "{defect:?} names {part}");
         }
         assert_eq!(got[1].sub.as_ref().map(|s| s.index), Some(1));

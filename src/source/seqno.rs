@@ -109,7 +109,11 @@ mod tests {
 
     #[test]
     fn checkpoint_text_round_trips() {
-        for text in ["49590338271490256608559692538361571095921575989136588898", "7:0", "7:41"] {
+        for text in [
+            "49590338271490256608559692538361571095921575989136588898",
+            "7:0",
+            "7:41",
+        ] {
             assert_eq!(Position::parse_checkpoint(text).checkpoint_text(), text);
         }
         assert_eq!(Position::new("7", None).checkpoint_text(), "7");
