@@ -20,4 +20,5 @@ pub mod source;
 pub mod telemetry;
 pub mod tp;
 pub mod tplink;
+pub mod xray;
 pub mod s3;

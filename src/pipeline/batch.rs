@@ -116,6 +116,13 @@ fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
+/// Now as epoch milliseconds, fractional: when a stage began.
+fn epoch_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 /// Processes one batch without claim checks (a pointer record is bad);
 /// see [`process_batch_with_claims`].
 pub async fn process_batch<S, L, Q, D>(
@@ -188,6 +195,7 @@ where
     b.summary.lanes = b.lanes.len();
 
     let t = Instant::now();
+    b.summary.stage_start_ms.dedupe = epoch_ms();
     let checkpoints = b.transport_dedupe(store).await;
     b.resolve_pointers(claims).await;
     let mut lane_rows = if decoder.has_payload_keys() && !b.out_of_time() {
@@ -197,16 +205,19 @@ where
     } else {
         b.summary.stage_ms.dedupe = ms_since(t);
         let t = Instant::now();
+        b.summary.stage_start_ms.decode = epoch_ms();
         let rows = b.decode_all();
         b.summary.stage_ms.decode = ms_since(t);
         rows
     };
 
     let t = Instant::now();
+    b.summary.stage_start_ms.quarantine = epoch_ms();
     b.quarantine_bad(quarantine, &mut lane_rows).await;
     b.summary.stage_ms.quarantine = ms_since(t);
 
     let t = Instant::now();
+    b.summary.stage_start_ms.publish = epoch_ms();
     if b.out_of_time() {
         b.slots.pend_all_todo("deadline: no time left to publish");
     } else {
@@ -227,6 +238,7 @@ where
 
     // Commit what is done; release what is not.
     let t = Instant::now();
+    b.summary.stage_start_ms.commit = epoch_ms();
     commit(store, records, &b.lanes, &b.slots, &checkpoints, cfg, ctx).await;
     b.summary.stage_ms.commit = ms_since(t);
     let committed: Vec<crate::s3::Pointer> = b
@@ -448,6 +460,7 @@ impl<D: Decoder> Batch<'_, D> {
     /// parse per record in the common case instead of two.
     async fn decode_with_payload_keys<S: DedupeStore>(&mut self, store: &S) -> Vec<D::Lane> {
         let td = Instant::now();
+        self.summary.stage_start_ms.decode = epoch_ms();
         let mut lane_rows = Vec::with_capacity(self.lanes.len());
         let mut decoded: Vec<Vec<usize>> = Vec::with_capacity(self.lanes.len());
         let mut keyed: Vec<(usize, String)> = Vec::new();

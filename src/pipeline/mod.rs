@@ -343,6 +343,9 @@ pub struct Summary {
     pub accepted_behind_refusal: usize,
     pub dedupe_requests: u64,
     pub stage_ms: StageTimes,
+    /// When each stage began, epoch milliseconds (0: it did not run), so
+    /// a stage can be placed in time (X-Ray subsegments).
+    pub stage_start_ms: StageTimes,
     /// Up to a few failure reasons, `position: reason`.
     pub failure_reasons: Vec<String>,
 }
