@@ -4,9 +4,11 @@ pub mod bridge;
 pub mod decode;
 pub mod encode;
 pub mod events;
+pub mod lambda_process;
 pub mod latency;
 pub mod replay;
 pub mod run;
+pub mod runtime_api;
 pub mod s3;
 pub mod tp;
 
