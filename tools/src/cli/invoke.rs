@@ -94,40 +94,11 @@ pub fn needs(config: &tickbridge::config::Config, settings: &Settings) -> Needs 
     }
 }
 
-/// Logs the invocation's summary: WARN with the reasons when a record
-/// failed, times rounded to microseconds.
+/// Logs the invocation's summary line, as the Lambda writes it
+/// (`telemetry::BatchDone`: WARN with the reasons when a record failed,
+/// times rounded to microseconds); no metrics on a terminal.
 pub fn log_invocation(inv: &Invocation) {
-    let s = &inv.summary;
-    let ms = |v: f64| (v * 1000.0).round() / 1000.0;
-    let rows = serde_json::to_string(&s.rows_per_table).unwrap_or_default();
-    let failures = s.failure_reasons.join("; ");
-    macro_rules! summary {
-        ($level:ident) => {
-            tracing::$level!(
-                request_id = %s.request_id,
-                source = inv.source,
-                records = s.records,
-                forwarded = s.forwarded,
-                duplicates = s.duplicates,
-                quarantined = s.quarantined,
-                failed = s.failed,
-                rows = %rows,
-                dynamodb_requests = s.dedupe_requests,
-                dedupe_ms = ms(s.stage_ms.dedupe),
-                decode_ms = ms(s.stage_ms.decode),
-                quarantine_ms = ms(s.stage_ms.quarantine),
-                publish_ms = ms(s.stage_ms.publish),
-                commit_ms = ms(s.stage_ms.commit),
-                failures = %failures,
-                "batch done"
-            )
-        };
-    }
-    if s.failed > 0 {
-        summary!(warn);
-    } else {
-        summary!(info);
-    }
+    inv.done(&tickbridge::metrics::MetricsSink::Off);
 }
 
 pub fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {

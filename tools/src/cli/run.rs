@@ -16,6 +16,7 @@ use clap::{Args, Subcommand};
 use super::invoke::{bridge_settings, needs};
 use super::preflight;
 use tickbridge::app::App;
+use tickbridge::metrics::MetricsSink;
 use tickbridge::runner::kinesis::{KinesisSettings, StartingPosition};
 use tickbridge::runner::sqs::SqsSettings;
 use tickbridge::runner::{shutdown, Stats, Totals};
@@ -71,6 +72,11 @@ pub struct CommonArgs {
     /// A progress line every this many seconds (0: none).
     #[arg(long, global = true, default_value_t = 10)]
     pub progress_secs: u64,
+    /// Each batch's metrics as CloudWatch EMF lines on stdout, as the
+    /// Lambda writes them (`emf`, for a CloudWatch agent), or none (`off`:
+    /// a terminal shows log lines only).
+    #[arg(long, global = true, default_value = "off", value_parser = ["emf", "off"])]
+    pub metrics: String,
 }
 
 #[derive(Args, Debug)]
@@ -146,6 +152,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         c.bad_records.clone(),
     );
     let config = settings.config()?;
+    let metrics = MetricsSink::parse(&c.metrics, &config.metrics_namespace)?;
     super::validate_tp(&settings, &config)?;
     let mut wanted = needs(&config, &settings);
     match &args.source {
@@ -177,7 +184,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             RunSource::Kinesis(_) => "kinesis",
             RunSource::Sqs(_) => "sqs",
         };
-        let progress_task = spawn_progress(stats.clone(), progress, what);
+        let progress_task = tickbridge::runner::spawn_progress(stats.clone(), progress, what);
         let result = match args.source {
             RunSource::Kinesis(k) => {
                 let starting_position = match k.starting_position.as_str() {
@@ -200,6 +207,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 s.batch_timeout = batch_timeout;
                 s.retry_min = retry_min;
                 s.retry_max = retry_max;
+                s.metrics = metrics;
                 let sqs = s
                     .on_failure_queue
                     .as_ref()
@@ -221,6 +229,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 s.batch_timeout = batch_timeout;
                 s.retry_min = retry_min;
                 s.retry_max = retry_max;
+                s.metrics = metrics;
                 tickbridge::runner::sqs::run(
                     app.clone(),
                     tickbridge::aws::sqs_client(&sdk),
@@ -235,7 +244,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             t.abort();
         }
         let totals = stats.totals();
-        print_summary(what, &totals, started.elapsed());
+        tickbridge::runner::print_summary(what, &totals, started.elapsed());
         result.map_err(|e| anyhow::anyhow!(super::errors::one_line(&e.to_string())))?;
         Ok(exit_code(&totals))
     })
@@ -252,90 +261,10 @@ fn exit_code(totals: &Totals) -> ExitCode {
     }
 }
 
-/// `x` to three significant digits (a rate of 0.0123/s or 12300/s alike).
-pub fn significant(x: f64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return 0.0;
-    }
-    let scale = 10f64.powi(2 - x.abs().log10().floor() as i32);
-    (x * scale).round() / scale
-}
-
-fn per_second(records: u64, secs: f64) -> f64 {
-    if secs > 0.0 {
-        significant(records as f64 / secs)
-    } else {
-        0.0
-    }
-}
-
-/// A progress line every `every` (none when zero), each total its own field.
-fn spawn_progress(
-    stats: Arc<Stats>,
-    every: Duration,
-    what: &'static str,
-) -> Option<tokio::task::JoinHandle<()>> {
-    if every.is_zero() {
-        return None;
-    }
-    Some(tokio::spawn(async move {
-        let started = Instant::now();
-        let mut last = (Instant::now(), 0u64);
-        loop {
-            tokio::time::sleep(every).await;
-            let t = stats.totals();
-            let now = Instant::now();
-            let rate = per_second(t.records - last.1, now.duration_since(last.0).as_secs_f64());
-            last = (now, t.records);
-            tracing::info!(
-                source = what,
-                elapsed_s = started.elapsed().as_secs(),
-                batches = t.batches,
-                records = t.records,
-                forwarded = t.forwarded,
-                duplicates = t.duplicates,
-                quarantined = t.quarantined,
-                retried = t.retried,
-                on_failure = t.sent_to_on_failure,
-                records_per_s = rate,
-                "progress"
-            );
-        }
-    }))
-}
-
-/// The exit summary: a log line with each total as its own field, and one
-/// JSON line on stdout (the command's own output) that scripts read.
-fn print_summary(what: &str, totals: &Totals, elapsed: Duration) {
-    let secs = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
-    let rate = per_second(totals.records, elapsed.as_secs_f64());
-    tracing::info!(
-        source = what,
-        batches = totals.batches,
-        records = totals.records,
-        forwarded = totals.forwarded,
-        duplicates = totals.duplicates,
-        quarantined = totals.quarantined,
-        retried = totals.retried,
-        on_failure = totals.sent_to_on_failure,
-        deleted = totals.deleted,
-        dynamodb_requests = totals.dynamodb_requests,
-        elapsed_s = secs,
-        records_per_s = rate,
-        "runner stopped"
-    );
-    let line = serde_json::json!({
-        "summary": what,
-        "totals": totals,
-        "elapsed_s": secs,
-        "records_per_s": rate,
-    });
-    println!("{line}");
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{parse_timestamp, significant};
+    use super::parse_timestamp;
+    use tickbridge::telemetry::significant;
 
     #[test]
     fn rates_keep_three_significant_digits() {
