@@ -24,7 +24,10 @@ fn demo_forwards_once_quarantines_the_bad_and_shows_the_tables() {
         "records 6  forwarded 5  duplicates 0  quarantined 1  failed 0",
         "records 6  forwarded 0  duplicates 6  quarantined 0  failed 0",
         "expected a number, got \"n/a\"",
-        ".u.i = 8 updates",
+        // A KPL aggregate split into its user records.
+        "records 5  forwarded 5  duplicates 0  quarantined 0  failed 0",
+        "1 KPL aggregate → 4 user records",
+        ".u.i = 10 updates",
         "time                 sym  price  size side",
     ] {
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");

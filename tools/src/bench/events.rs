@@ -124,6 +124,12 @@ pub fn sequence_number(shard: usize, n: usize) -> String {
 }
 
 pub fn kinesis_event(payloads: &[String], shards: usize, stream: &str) -> serde_json::Value {
+    let bytes: Vec<&[u8]> = payloads.iter().map(|p| p.as_bytes()).collect();
+    kinesis_event_bytes(&bytes, shards, stream)
+}
+
+/// [`kinesis_event`] for records whose data is any bytes (KPL aggregates).
+pub fn kinesis_event_bytes(payloads: &[&[u8]], shards: usize, stream: &str) -> serde_json::Value {
     let arn = format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}");
     let records: Vec<serde_json::Value> = payloads
         .iter()

@@ -2,19 +2,21 @@
 //! installed beyond the build. A tickerplant stand-in runs in-process, dedupe
 //! state lives in memory, and sample batches show the guarantees: producer
 //! duplicates skipped, a redelivered batch forwarding nothing twice, bad
-//! records quarantined with their reason, SQS message groups kept apart.
+//! records quarantined with their reason, a KPL aggregate split into its
+//! user records, SQS message groups kept apart.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bench::events::{kinesis_event, sqs_event};
+use crate::bench::events::{kinesis_event, kinesis_event_bytes, sqs_event};
 use tickbridge::app::{App, Invocation, Store};
 use tickbridge::config::Config;
 use tickbridge::dedupe::memory::MemoryStore;
 use tickbridge::kdb::{render, K};
 use tickbridge::pipeline::{BatchContext, RecordState, SchemaDecoder};
 use tickbridge::quarantine::{LogQuarantine, Quarantine};
+use tickbridge::source::kpl;
 use tickbridge::tp::{spawn, TickerplantConfig};
 use tickbridge::tplink::TpLink;
 
@@ -113,6 +115,32 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             args.json,
         );
 
+        // A KPL producer packs many user records into one Kinesis record.
+        let users = [
+            trade("k-1", "NVDA", 140.10, 10, "B"),
+            trade("k-2", "NVDA", 140.20, 20, "S"),
+            trade("k-3", "TSLA", 251.00, 30, "B"),
+            quote("kq-1", "NVDA", 140.15, 140.25),
+        ];
+        let aggregated = kpl::aggregate(users.iter().map(|u| kpl::UserRecord {
+            partition_key: "NVDA",
+            explicit_hash_key: None,
+            data: u.as_bytes(),
+        }));
+        let split = match kpl::deaggregate(kpl::Bytes::from(aggregated.clone())) {
+            kpl::Aggregation::Aggregate(a) => a.len(),
+            kpl::Aggregation::Plain { .. } => 0,
+        };
+        let plain = trade("k-0", "TSLA", 250.90, 5, "S");
+        let event = kinesis_event_bytes(&[plain.as_bytes(), &aggregated], 1, "ticks").to_string();
+        let inv = app.handle(event.as_bytes(), &ctx()).await?;
+        report(
+            "3. Kinesis batch from a KPL producer: one plain record and one aggregate",
+            &inv,
+            args.json,
+        );
+        println!("   1 KPL aggregate → {split} user records, each forwarded in order");
+
         let sqs = vec![
             trade("s-1", "GOOG", 171.00, 10, "B"),
             trade("s-2", "AMZN", 181.50, 20, "S"),
@@ -124,13 +152,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let event = sqs_event(&sqs, 3, "trades.fifo").to_string();
         let inv = app.handle(event.as_bytes(), &ctx()).await?;
         report(
-            "3. SQS FIFO batch: 3 message groups, one message is not JSON",
+            "4. SQS FIFO batch: 3 message groups, one message is not JSON",
             &inv,
             args.json,
         );
         let inv = app.handle(event.as_bytes(), &ctx()).await?;
         report(
-            "4. The SQS batch delivered again: every message is a duplicate",
+            "5. The SQS batch delivered again: every message is a duplicate",
             &inv,
             args.json,
         );
