@@ -598,3 +598,59 @@ async fn dedupe_table_matches_the_store() {
     assert_eq!(t["AttributeDefinitions"], Value::Array(attrs));
     assert_eq!(t["TimeToLiveSpecification"]["AttributeName"], ttl_attr);
 }
+
+/// S3 (issue 14): no S3 access by default; with a bucket, s3:GetObject on
+/// that bucket's objects only, s3:DeleteObject only with deletion after
+/// commit, and the EventBridge rule only when asked for.
+#[test]
+fn s3_access_is_to_the_named_bucket_only() {
+    let template = template_json();
+    let none = Stack::new(template.clone(), &[]);
+    let sids: Vec<String> = policy_statements(&none)
+        .iter()
+        .map(|s| text(&s["Sid"]))
+        .collect();
+    assert!(!sids.iter().any(|s| s == "ReadObjects" || s == "DeleteClaimChecks"));
+    assert!(!none.is("S3ViaEventBridge"));
+    let c = config_of(&none);
+    assert_eq!(
+        c.s3.claim_check_delete,
+        tickbridge::s3::claim_check::DeleteMode::Never
+    );
+
+    let read = Stack::new(template.clone(), &[("S3BucketName", "ticks-in")]);
+    let statements = policy_statements(&read);
+    let r = statement(&statements, "ReadObjects");
+    assert_eq!(
+        as_list(&r["Action"]),
+        ["s3:GetObject", "s3:GetObjectVersion"]
+    );
+    assert_eq!(as_list(&r["Resource"]), ["arn:aws:s3:::ticks-in/*"]);
+    assert!(!statements.iter().any(|s| s["Sid"] == "DeleteClaimChecks"));
+    assert!(!read.is("S3ViaEventBridge"));
+
+    let all = Stack::new(
+        template,
+        &[
+            ("S3BucketName", "ticks-in"),
+            ("ClaimCheckDelete", "after-commit"),
+            ("S3Notifications", "eventbridge"),
+        ],
+    );
+    let statements = policy_statements(&all);
+    let d = statement(&statements, "DeleteClaimChecks");
+    assert_eq!(as_list(&d["Action"]), ["s3:DeleteObject"]);
+    assert_eq!(as_list(&d["Resource"]), ["arn:aws:s3:::ticks-in/*"]);
+    assert_eq!(
+        config_of(&all).s3.claim_check_delete,
+        tickbridge::s3::claim_check::DeleteMode::AfterCommit
+    );
+    assert!(all.is("S3ViaEventBridge"));
+    assert_eq!(all.resource("S3ObjectRule")["Condition"], "S3ViaEventBridge");
+    let rule = all.props("S3ObjectRule");
+    assert_eq!(rule["EventPattern"]["source"], json!(["aws.s3"]));
+    assert_eq!(
+        rule["EventPattern"]["detail"]["bucket"]["name"],
+        json!(["ticks-in"])
+    );
+}
