@@ -21,8 +21,8 @@ use crate::metrics::{Metrics, MetricsSink};
 use crate::pipeline::dry_run::{DryLink, DryQuarantine};
 use crate::pipeline::response::{batch_response, BatchResponse, Unnameable};
 use crate::pipeline::{
-    process_batch_with_claims, BatchContext, ClaimCheck, LinkError, QuarantineSink, RecordState, SchemaDecoder, Summary,
-    TickerplantLink,
+    process_batch_with_claims, BatchContext, ClaimCheck, LinkError, QuarantineSink, RecordState,
+    SchemaDecoder, Summary, TickerplantLink,
 };
 use crate::quarantine::{LogQuarantine, Quarantine, SqsQuarantine};
 use crate::s3::claim_check::{LazyS3, S3ClaimCheck};

@@ -610,7 +610,9 @@ fn s3_access_is_to_the_named_bucket_only() {
         .iter()
         .map(|s| text(&s["Sid"]))
         .collect();
-    assert!(!sids.iter().any(|s| s == "ReadObjects" || s == "DeleteClaimChecks"));
+    assert!(!sids
+        .iter()
+        .any(|s| s == "ReadObjects" || s == "DeleteClaimChecks"));
     assert!(!none.is("S3ViaEventBridge"));
     let c = config_of(&none);
     assert_eq!(
@@ -646,7 +648,10 @@ fn s3_access_is_to_the_named_bucket_only() {
         tickbridge::s3::claim_check::DeleteMode::AfterCommit
     );
     assert!(all.is("S3ViaEventBridge"));
-    assert_eq!(all.resource("S3ObjectRule")["Condition"], "S3ViaEventBridge");
+    assert_eq!(
+        all.resource("S3ObjectRule")["Condition"],
+        "S3ViaEventBridge"
+    );
     let rule = all.props("S3ObjectRule");
     assert_eq!(rule["EventPattern"]["source"], json!(["aws.s3"]));
     assert_eq!(

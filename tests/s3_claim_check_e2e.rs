@@ -93,7 +93,11 @@ async fn extended_client_pointers_flow_and_a_missing_object_is_quarantined() {
         .collect();
     assert_eq!(
         attrs,
-        ["ExtendedPayloadSize", "ExtendedPayloadSize", "SQSLargePayloadSize"]
+        [
+            "ExtendedPayloadSize",
+            "ExtendedPayloadSize",
+            "SQSLargePayloadSize"
+        ]
     );
 
     let tp = tp().await;
@@ -116,7 +120,10 @@ async fn extended_client_pointers_flow_and_a_missing_object_is_quarantined() {
         reason.contains(&format!("s3://{bucket}/gone/0001")) && reason.contains("not found"),
         "{reason}"
     );
-    assert_eq!(inv.states[1..], [RecordState::Forwarded, RecordState::Forwarded]);
+    assert_eq!(
+        inv.states[1..],
+        [RecordState::Forwarded, RecordState::Forwarded]
+    );
     assert!(inv.response.batch_item_failures.is_empty());
     let got = rows(&tp, "obj");
     let want: Vec<(String, i64)> = ["NEW", "OLD"]
@@ -132,7 +139,10 @@ async fn extended_client_pointers_flow_and_a_missing_object_is_quarantined() {
     // Redelivered: the message keys make them duplicates; no fetch (the
     // objects are gone) and nothing twice.
     let again = app.handle_records(&records[1..], &ctx).await.unwrap();
-    assert_eq!(again.states, [RecordState::Duplicate, RecordState::Duplicate]);
+    assert_eq!(
+        again.states,
+        [RecordState::Duplicate, RecordState::Duplicate]
+    );
     assert_eq!(rows(&tp, "obj").len(), 12_000);
 }
 
@@ -163,7 +173,10 @@ async fn kinesis_pointers_resolve_and_a_pointer_without_s3_access_is_not_lost() 
     let table = dedupe_table().await;
     let app = bridge(&tp, &table, Opts::default()).await;
     let ctx = BatchContext::with_budget("kin", Duration::from_secs(30));
-    let inv = app.handle(event.to_string().as_bytes(), &ctx).await.unwrap();
+    let inv = app
+        .handle(event.to_string().as_bytes(), &ctx)
+        .await
+        .unwrap();
     assert_eq!(inv.states, [RecordState::Forwarded]);
     assert_eq!(
         rows(&tp, "obj").iter().map(|r| r.1).collect::<Vec<_>>(),

@@ -17,7 +17,11 @@ fn csv_rows(sym: &str, from: i64, to: i64) -> String {
         .collect()
 }
 
-async fn handle(app: &tickbridge::app::App, event: &serde_json::Value, budget: Duration) -> Result<tickbridge::app::Invocation, String> {
+async fn handle(
+    app: &tickbridge::app::App,
+    event: &serde_json::Value,
+    budget: Duration,
+) -> Result<tickbridge::app::Invocation, String> {
     let ctx = BatchContext::with_budget(unique_name("req"), budget);
     app.handle(event.to_string().as_bytes(), &ctx)
         .await
@@ -43,7 +47,11 @@ async fn csv_json_lines_and_gzip_objects_arrive_exactly() {
     let gz = gzip(format!("sym,price,size\n{}", csv_rows("GZ", 20, 2019)).as_bytes());
     let e3 = put(&s3, &b, "c.csv.gz", gz).await;
 
-    let event = notification(&[(&b, "day 1/a.csv", &e1), (&b, "b.jsonl", &e2), (&b, "c.csv.gz", &e3)]);
+    let event = notification(&[
+        (&b, "day 1/a.csv", &e1),
+        (&b, "b.jsonl", &e2),
+        (&b, "c.csv.gz", &e3),
+    ]);
     let inv = handle(&app, &event, Duration::from_secs(30)).await.unwrap();
     assert_eq!(inv.source, "s3");
     assert_eq!(inv.summary.forwarded, 3, "{:?}", inv.summary);
@@ -74,9 +82,13 @@ async fn bad_lines_are_quarantined_by_number_and_the_rest_flows() {
     .await;
     let body = "sym,price,size\nA,1.0,1\nA,oops,2\nA,3.0,3\nA,4.0\nA,5.0,5\n\"A,6.0,6\nA,7.0,7\n";
     let etag = put(&s3, &b, "bad.csv", body.as_bytes().to_vec()).await;
-    let inv = handle(&app, &notification(&[(&b, "bad.csv", &etag)]), Duration::from_secs(30))
-        .await
-        .unwrap();
+    let inv = handle(
+        &app,
+        &notification(&[(&b, "bad.csv", &etag)]),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
     assert_eq!(inv.summary.quarantined, 3);
     assert_eq!(
         rows(&tp, "obj").iter().map(|r| r.1).collect::<Vec<_>>(),
@@ -84,15 +96,32 @@ async fn bad_lines_are_quarantined_by_number_and_the_rest_flows() {
     );
     let mut bad = drain(&url).await;
     bad.sort_by_key(|m| m["position"].as_str().unwrap().parse::<u64>().unwrap());
-    let lines: Vec<&str> = bad.iter().map(|m| m["position"].as_str().unwrap()).collect();
+    let lines: Vec<&str> = bad
+        .iter()
+        .map(|m| m["position"].as_str().unwrap())
+        .collect();
     assert_eq!(lines, ["3", "5", "7"]);
     for m in &bad {
         assert_eq!(m["source_arn"], format!("s3://{b}/bad.csv"));
         let reason = m["reason"].as_str().unwrap();
-        assert!(reason.contains(&format!("line {}", m["position"].as_str().unwrap())), "{reason}");
+        assert!(
+            reason.contains(&format!("line {}", m["position"].as_str().unwrap())),
+            "{reason}"
+        );
     }
-    assert!(bad[0]["reason"].as_str().unwrap().contains("price"), "{}", bad[0]);
-    assert!(bad[1]["reason"].as_str().unwrap().contains("expected 3 fields"), "{}", bad[1]);
+    assert!(
+        bad[0]["reason"].as_str().unwrap().contains("price"),
+        "{}",
+        bad[0]
+    );
+    assert!(
+        bad[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("expected 3 fields"),
+        "{}",
+        bad[1]
+    );
 }
 
 /// A deadline mid-object: each delivery stops after its last confirmed
@@ -130,11 +159,21 @@ async fn a_deadline_mid_object_resumes_with_nothing_twice_or_lost() {
         let event = sqs_event(
             queue,
             &[
-                ("g", "m-1", notification(&[(&b, "big.csv", &e1)]).to_string()),
-                ("g", "m-2", notification(&[(&b, "big.csv.gz", &e2)]).to_string()),
+                (
+                    "g",
+                    "m-1",
+                    notification(&[(&b, "big.csv", &e1)]).to_string(),
+                ),
+                (
+                    "g",
+                    "m-2",
+                    notification(&[(&b, "big.csv.gz", &e2)]).to_string(),
+                ),
             ],
         );
-        let inv = handle(&app, &event, Duration::from_millis(900)).await.unwrap();
+        let inv = handle(&app, &event, Duration::from_millis(900))
+            .await
+            .unwrap();
         let failures: Vec<&str> = inv
             .response
             .batch_item_failures
@@ -142,7 +181,10 @@ async fn a_deadline_mid_object_resumes_with_nothing_twice_or_lost() {
             .map(|f| f.item_identifier.as_str())
             .collect();
         if failures.is_empty() {
-            assert!(inv.states.iter().all(|s| !matches!(s, RecordState::Pending { .. })));
+            assert!(inv
+                .states
+                .iter()
+                .all(|s| !matches!(s, RecordState::Pending { .. })));
             break;
         }
         failed_deliveries += 1;
@@ -151,12 +193,23 @@ async fn a_deadline_mid_object_resumes_with_nothing_twice_or_lost() {
             assert_eq!(failures, ["m-1", "m-2"]);
         }
     }
-    assert!(failed_deliveries >= 2, "the deadline should have stopped the objects mid-way ({deliveries} deliveries)");
+    assert!(
+        failed_deliveries >= 2,
+        "the deadline should have stopped the objects mid-way ({deliveries} deliveries)"
+    );
     let got = rows(&tp, "obj");
     let p: Vec<i64> = got.iter().filter(|r| r.0 == "P").map(|r| r.1).collect();
     let z: Vec<i64> = got.iter().filter(|r| r.0 == "Z").map(|r| r.1).collect();
-    assert_eq!(p, (1..=N).collect::<Vec<_>>(), "plain object: every row once, in order");
-    assert_eq!(z, (1..=N).collect::<Vec<_>>(), "gzip object: every row once, in order");
+    assert_eq!(
+        p,
+        (1..=N).collect::<Vec<_>>(),
+        "plain object: every row once, in order"
+    );
+    assert_eq!(
+        z,
+        (1..=N).collect::<Vec<_>>(),
+        "gzip object: every row once, in order"
+    );
 }
 
 /// The same notification delivered twice (and the same object named again
@@ -169,22 +222,44 @@ async fn a_notification_delivered_twice_sends_nothing_twice() {
     let tp = tp().await;
     let table = dedupe_table().await;
     let app = bridge(&tp, &table, Opts::default()).await;
-    let etag = put(&s3, &b, "once.csv", format!("sym,price,size\n{}", csv_rows("O", 1, 100)).into_bytes()).await;
+    let etag = put(
+        &s3,
+        &b,
+        "once.csv",
+        format!("sym,price,size\n{}", csv_rows("O", 1, 100)).into_bytes(),
+    )
+    .await;
     let event = notification(&[(&b, "once.csv", &etag)]);
     let first = handle(&app, &event, Duration::from_secs(30)).await.unwrap();
     assert_eq!(first.summary.forwarded, 1);
     assert_eq!(rows(&tp, "obj").len(), 100);
 
-    s3.delete_object().bucket(&b).key("once.csv").send().await.unwrap();
-    let again = bridge(&tp, &table, Opts::default()).await;
-    let second = handle(&again, &event, Duration::from_secs(30)).await.unwrap();
-    assert_eq!((second.summary.forwarded, second.summary.duplicates), (0, 1));
-    let third = handle(&again, &eventbridge(&b, "once.csv", &etag), Duration::from_secs(30))
+    s3.delete_object()
+        .bucket(&b)
+        .key("once.csv")
+        .send()
         .await
         .unwrap();
+    let again = bridge(&tp, &table, Opts::default()).await;
+    let second = handle(&again, &event, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.summary.forwarded, second.summary.duplicates),
+        (0, 1)
+    );
+    let third = handle(
+        &again,
+        &eventbridge(&b, "once.csv", &etag),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
     assert_eq!(third.summary.duplicates, 1);
     let via_sqs = sqs_event("n.fifo", &[("g", "m-9", event.to_string())]);
-    let fourth = handle(&again, &via_sqs, Duration::from_secs(30)).await.unwrap();
+    let fourth = handle(&again, &via_sqs, Duration::from_secs(30))
+        .await
+        .unwrap();
     assert_eq!(fourth.states, vec![RecordState::Duplicate]);
     assert_eq!(rows(&tp, "obj").len(), 100, "nothing twice");
 }
@@ -198,15 +273,30 @@ async fn a_missing_object_is_quarantined_and_the_test_event_ignored() {
     let tp = tp().await;
     let table = dedupe_table().await;
     let (quarantine, url) = quarantine_queue().await;
-    let app = bridge(&tp, &table, Opts { quarantine: Some(quarantine), ..Opts::default() }).await;
-    let inv = handle(&app, &notification(&[(&b, "nope.csv", "0123")]), Duration::from_secs(30))
-        .await
-        .unwrap();
+    let app = bridge(
+        &tp,
+        &table,
+        Opts {
+            quarantine: Some(quarantine),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let inv = handle(
+        &app,
+        &notification(&[(&b, "nope.csv", "0123")]),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
     assert_eq!(inv.summary.quarantined, 1);
     let q = drain(&url).await;
     assert_eq!(q.len(), 1);
     let reason = q[0]["reason"].as_str().unwrap();
-    assert!(reason.contains(&format!("s3://{b}/nope.csv")) && reason.contains("not found"), "{reason}");
+    assert!(
+        reason.contains(&format!("s3://{b}/nope.csv")) && reason.contains("not found"),
+        "{reason}"
+    );
     let test = serde_json::json!({"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2025-01-01T00:00:00Z","Bucket":b,"RequestId":"r","HostId":"h"});
     let inv = handle(&app, &test, Duration::from_secs(30)).await.unwrap();
     assert_eq!(inv.summary.records, 0);

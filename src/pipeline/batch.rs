@@ -9,9 +9,9 @@ use base64::Engine;
 use futures_util::future::join_all;
 
 use super::{
-    BadRecords, BatchContext, BatchResult, ClaimCheck, Decoder, NoClaimCheck, EncodedRun, LaneRows, LinkError,
-    PipelineConfig, PublishMode, QuarantineItem, QuarantineSink, RecordState, Summary,
-    TickerplantLink,
+    BadRecords, BatchContext, BatchResult, ClaimCheck, Decoder, EncodedRun, LaneRows, LinkError,
+    NoClaimCheck, PipelineConfig, PublishMode, QuarantineItem, QuarantineSink, RecordState,
+    Summary, TickerplantLink,
 };
 use crate::dedupe::{Claim, DedupeStore, StoreError};
 use crate::kdb::MsgType;
@@ -283,7 +283,7 @@ async fn fetch_until<C: ClaimCheck>(
     match tokio::time::timeout_at(until.into(), claims.fetch(pointer)).await {
         Ok(r) => r.map_err(Ok),
         Err(_) => Err(Err(
-            "deadline: claim-check fetch did not finish in time".to_string(),
+            "deadline: claim-check fetch did not finish in time".to_string()
         )),
     }
 }
@@ -339,7 +339,8 @@ impl<D: Decoder> Batch<'_, D> {
         // would not be `Send` for every lifetime, which spawned callers need.
         let mut fetched = Vec::with_capacity(wanted.len());
         for chunk in wanted.chunks(claims.concurrency().max(1)) {
-            fetched.extend(join_all(chunk.iter().map(|(_, p)| fetch_until(claims, p, until))).await);
+            fetched
+                .extend(join_all(chunk.iter().map(|(_, p)| fetch_until(claims, p, until))).await);
         }
         self.resolved = vec![None; self.records.len()];
         for ((i, pointer), result) in wanted.into_iter().zip(fetched) {
@@ -360,7 +361,6 @@ impl<D: Decoder> Batch<'_, D> {
         }
         self.slots.settle_cuts(&self.lanes);
     }
-
 
     fn out_of_time(&self) -> bool {
         self.ctx.remaining() < self.cfg.deadline_margin

@@ -113,9 +113,10 @@ impl ClaimCheck for S3ClaimCheck {
         }
         let client = self.s3.get().await;
         for chunk in pointers.chunks(self.concurrency.max(1)) {
-            let results =
-                futures_util::future::join_all(chunk.iter().map(|p| delete_object(client, &p.object)))
-                    .await;
+            let results = futures_util::future::join_all(
+                chunk.iter().map(|p| delete_object(client, &p.object)),
+            )
+            .await;
             for (p, r) in chunk.iter().zip(results) {
                 if let Err(e) = r {
                     tracing::warn!(object = %p.object, error = %e, "claim-check object not deleted after commit");

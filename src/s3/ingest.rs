@@ -458,11 +458,10 @@ impl<S: DedupeStore, L: TickerplantLink, Q: QuarantineSink> Run<'_, S, L, Q> {
                 }
             }
             (None, Ok(_)) => {
-                match self.catalog.decode_record(
-                    line.text,
-                    &self.object.bucket,
-                    &mut self.builder,
-                ) {
+                match self
+                    .catalog
+                    .decode_record(line.text, &self.object.bucket, &mut self.builder)
+                {
                     Ok(_) => LineFate::Rows,
                     Err(e) => LineFate::Bad(format!("line {number}: {e}"), keep()),
                 }
@@ -515,7 +514,9 @@ impl<S: DedupeStore, L: TickerplantLink, Q: QuarantineSink> Run<'_, S, L, Q> {
     }
 
     async fn advance(&mut self, next: String) -> Result<(), Stop> {
-        if self.checkpoint.as_deref() == Some(next.as_str()) || (next == "0" && self.checkpoint.is_none()) {
+        if self.checkpoint.as_deref() == Some(next.as_str())
+            || (next == "0" && self.checkpoint.is_none())
+        {
             return Ok(());
         }
         let r = bounded(

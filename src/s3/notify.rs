@@ -21,8 +21,7 @@ use super::ingest::{ingest_object, IngestOptions, ObjectReport, ObjectStatus, Si
 use super::ObjectRef;
 use crate::dedupe::DedupeStore;
 use crate::pipeline::{
-    BadRecords, BatchContext, QuarantineItem, QuarantineSink, RecordState, Summary,
-    TickerplantLink,
+    BadRecords, BatchContext, QuarantineItem, QuarantineSink, RecordState, Summary, TickerplantLink,
 };
 use crate::schema::Catalog;
 use crate::source::{lanes, Record};
@@ -245,7 +244,9 @@ where
     match ingest_objects(parts, &objects, ctx, summary).await {
         Ok(reports)
             if !reports.is_empty()
-                && reports.iter().all(|r| r.status == ObjectStatus::AlreadyDone) =>
+                && reports
+                    .iter()
+                    .all(|r| r.status == ObjectStatus::AlreadyDone) =>
         {
             RecordState::Duplicate
         }
@@ -280,7 +281,12 @@ where
         reason: reason.clone(),
         payload: base64::engine::general_purpose::STANDARD.encode(&record.payload),
     };
-    match parts.quarantine.send(std::slice::from_ref(&item)).await.first() {
+    match parts
+        .quarantine
+        .send(std::slice::from_ref(&item))
+        .await
+        .first()
+    {
         Some(Ok(())) => {
             summary.quarantined += 1;
             RecordState::Quarantined { reason }

@@ -67,7 +67,10 @@ pub async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>
         .send()
         .await
         .unwrap();
-    out.e_tag().unwrap_or_default().trim_matches('"').to_string()
+    out.e_tag()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string()
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {

@@ -77,7 +77,9 @@ fn start_moto() -> anyhow::Result<(Child2, String)> {
 
 /// The stand-in as a child process on a free port, with the bench schema.
 fn start_tp(schemas: &std::path::Path) -> anyhow::Result<(Child2, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let child = Command::new(std::env::current_exe()?)
         .args(["tp", "--port", &port.to_string(), "--schemas"])
         .arg(schemas)
@@ -134,7 +136,8 @@ async fn upload(
     let mut parts = Vec::new();
     let mut rows = 0u64;
     let mut written = 0u64;
-    let mut enc = gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let mut enc =
+        gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
     let mut plain = Vec::with_capacity(PART + 256);
     plain.extend_from_slice(b"sym,price,size,venue\n");
     let mut done = false;
@@ -243,7 +246,11 @@ async fn measure(
     let s3 = tickbridge::s3::claim_check::s3_client(&sdk);
     let bucket = format!("bench-s3-{}", std::process::id());
     s3.create_bucket().bucket(&bucket).send().await?;
-    let key = if args.gzip { "bench.csv.gz" } else { "bench.csv" };
+    let key = if args.gzip {
+        "bench.csv.gz"
+    } else {
+        "bench.csv"
+    };
     let target = args.mb * 1_000_000;
     let t = Instant::now();
     let (rows, bytes) = upload(&s3, &bucket, key, target, args.gzip).await?;
@@ -260,7 +267,10 @@ async fn measure(
     let config = Config::from_vars([
         ("TICKBRIDGE_TP".to_string(), tp.to_string()),
         ("TICKBRIDGE_STORE".to_string(), "memory".to_string()),
-        ("TICKBRIDGE_SCHEMAS".to_string(), schemas.display().to_string()),
+        (
+            "TICKBRIDGE_SCHEMAS".to_string(),
+            schemas.display().to_string(),
+        ),
         (
             "TICKBRIDGE_S3_FLUSH_ROWS".to_string(),
             args.flush_rows.to_string(),
@@ -293,10 +303,15 @@ async fn measure(
         report.rows as f64 / secs,
         bytes as f64 / 1e6 / secs
     );
-    let mb = |kb: Option<u64>| kb.map_or("?".to_string(), |k| format!("{:.1} MB", k as f64 / 1024.0));
+    let mb =
+        |kb: Option<u64>| kb.map_or("?".to_string(), |k| format!("{:.1} MB", k as f64 / 1024.0));
     println!(
         "  peak RSS of this process (VmHWM{}): {} (peak before: {}); issue 14 bound: 128 MB",
-        if reset { ", reset before ingesting" } else { ", whole run" },
+        if reset {
+            ", reset before ingesting"
+        } else {
+            ", whole run"
+        },
         mb(peak),
         mb(rss_before)
     );
