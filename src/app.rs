@@ -647,17 +647,3 @@ impl Invocation {
         .emit(sink)
     }
 }
-
-/// The summary line alone; see [`Invocation::done`].
-pub fn log_summary(inv: &Invocation) {
-    inv.done(&MetricsSink::Off);
-}
-
-/// The EMF lines alone, on stdout, each batch in one write so lines from
-/// concurrent writers never interleave.
-pub fn emit_metrics(namespace: &str, inv: &Invocation) {
-    MetricsSink::Emf {
-        namespace: namespace.to_string(),
-    }
-    .write(&Metrics::of_batch(inv.source, &inv.summary));
-}

@@ -22,8 +22,9 @@ use serde::Serialize;
 
 pub use body::{Bodies, Invocation, TakeBodyLayer};
 
-use crate::app::{emit_metrics, log_summary, App};
+use crate::app::App;
 use crate::config::Config;
+use crate::metrics::MetricsSink;
 use crate::pipeline::response::BatchResponse;
 use crate::pipeline::{now_ms, BatchContext};
 
@@ -107,8 +108,10 @@ async fn handle_in_span(
     };
     match app.handle(event, &ctx).await {
         Ok(inv) => {
-            log_summary(&inv);
-            emit_metrics(&app.config.metrics_namespace, &inv);
+            // The summary line and the EMF metrics (telemetry::BatchDone).
+            inv.done(&MetricsSink::Emf {
+                namespace: app.config.metrics_namespace.clone(),
+            });
             crate::xray::send_stages(context.xray_trace_id.as_deref(), &inv.summary);
             // The same JSON for both sources: `{"batchItemFailures":
             // [{"itemIdentifier": ..}]}` (tested against the
