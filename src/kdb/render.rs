@@ -14,9 +14,30 @@ pub const MAX_ROWS: usize = 20;
 /// Items of a vector or list printed before the rest is elided.
 pub const MAX_ITEMS: usize = 1000;
 
+/// Significant digits of floats, as q's console shows them by default
+/// (`\P 7`).
+pub const DEFAULT_PRECISION: usize = 7;
+
+thread_local! {
+    /// The precision of the render in progress on this thread (see
+    /// [`render_with`]); a thread-local so the many small text functions
+    /// below need not pass it along.
+    static PRECISION: std::cell::Cell<usize> = const { std::cell::Cell::new(DEFAULT_PRECISION) };
+}
+
 /// Renders `v`: tables and dictionaries on several lines, all else on one.
 pub fn render(v: &K) -> String {
     render_rows(v, MAX_ROWS)
+}
+
+/// [`render_rows`] with floats to `precision` significant digits, as q's
+/// `\P precision` shows them (0: as many as reading the number back
+/// needs, q's `\P 0`). See [`float_text`] for the rule.
+pub fn render_with(v: &K, max_rows: usize, precision: usize) -> String {
+    let before = PRECISION.with(|p| p.replace(precision));
+    let text = render_rows(v, max_rows);
+    PRECISION.with(|p| p.set(before));
+    text
 }
 
 /// [`render`] showing up to `max_rows` rows of a table or dictionary.
@@ -127,12 +148,19 @@ fn vector_text(v: &Vector) -> String {
         Vector::Short(_) => format!("{}h", elems(" ")),
         Vector::Int(_) => format!("{}i", elems(" ")),
         Vector::Real(_) => format!("{}e", elems(" ")),
-        Vector::Float(f) => {
-            // `1 2f` needs its suffix to stay float; `0n 0n` does not.
-            let shown_f = f.iter().take(shown);
-            let whole = shown_f.clone().any(|x| x.is_finite())
-                && shown_f.clone().all(|x| !x.is_finite() || x.fract() == 0.0);
-            format!("{}{}", elems(" "), if whole { "f" } else { "" })
+        Vector::Float(_) => {
+            // `1 2f` needs its suffix to stay float; `0n 0n`, `1.5 2` and
+            // `1e+10 2` do not.
+            let texts: Vec<String> = (0..shown)
+                .filter_map(|i| v.get(i))
+                .map(|a| atom_text(&a, false))
+                .collect();
+            let numbers = texts
+                .iter()
+                .filter(|t| !matches!(t.as_str(), "0n" | "0w" | "-0w"));
+            let whole =
+                numbers.clone().next().is_some() && numbers.clone().all(|t| reads_as_integer(t));
+            format!("{}{}", texts.join(" "), if whole { "f" } else { "" })
         }
         Vector::Month(_) => format!("{}m", elems(" ")),
         Vector::Timestamp(_)
@@ -252,10 +280,11 @@ fn atom_text(a: &K, literal: bool) -> String {
         K::Real(x) => format!("{}{}", float_digits(*x as f64, Some(*x)), suffix("e")),
         K::Float(x) => match float_special(*x, x.is_nan()) {
             Some(s) => s.into(),
-            None if x.fract() == 0.0 && x.abs() < 1e15 => {
-                format!("{}{}", float_digits(*x, None), suffix("f"))
+            None => {
+                let text = float_digits(*x, None);
+                let f = if reads_as_integer(&text) { "f" } else { "" };
+                format!("{text}{}", suffix(f))
             }
-            None => float_digits(*x, None),
         },
         K::Char(c) if literal => quoted(&[*c]),
         K::Char(c) => escape_bytes(&[*c]),
@@ -299,16 +328,68 @@ fn atom_text(a: &K, literal: bool) -> String {
     }
 }
 
-/// Shortest text that reads back to the same number; `real` keeps f32
-/// precision so `5.5e` does not print as a long f64 expansion.
+/// A float as this thread's render precision asks (see [`float_text`]);
+/// `real` is the f32 a real was, for precision 0.
 fn float_digits(x: f64, real: Option<f32>) -> String {
-    let big = x.abs() >= 1e15 || (x != 0.0 && x.abs() < 1e-5);
-    match (real, big) {
-        (Some(r), false) => format!("{r}"),
-        (Some(r), true) => format!("{r:e}"),
-        (None, false) => format!("{x}"),
-        (None, true) => format!("{x:e}"),
+    let precision = PRECISION.with(|p| p.get());
+    match (real, precision) {
+        // q's `\P 0` is 17 digits, which for a real only shows the f32's
+        // binary expansion (`0.10000000149011612e`): the shortest text that
+        // reads back to the same f32 says what was stored.
+        // Its digits are those of the f32's shortest round-trip text (the
+        // nearest of the shortest), laid out by the same %g rule.
+        (Some(r), 0) => {
+            let shortest = format!("{r:e}");
+            let mantissa = shortest.split('e').next().unwrap_or("");
+            let digits = mantissa.bytes().filter(u8::is_ascii_digit).count();
+            float_text(x, digits.max(1))
+        }
+        _ => float_text(x, precision),
     }
+}
+
+/// A finite float as q's console prints it under `\P precision`: C's
+/// `%.{precision}g` (precision 0 meaning 17, q's maximum). That is:
+/// round to `precision` significant digits; if the decimal exponent of the
+/// rounded value is below -4 or not below `precision`, write
+/// `d.ddde±XX` (at least two exponent digits), else plain decimals; in
+/// both, trailing zeros after the point and a bare point are dropped. So
+/// `153.42000000000002` is `153.42`, `1%3` is `0.3333333`, `1e10` is
+/// `1e+10`, `0.00001` is `1e-05`, `12345678` is `1.234568e+07`.
+pub fn float_text(x: f64, precision: usize) -> String {
+    let p = if precision == 0 {
+        17
+    } else {
+        precision.min(17)
+    };
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // Rust's `{:.N e}` rounds to N+1 significant digits: its exponent is
+    // that of the rounded value, which is what %g decides on.
+    let sci = format!("{:.*e}", p - 1, x);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < -4 || exp >= p as i32 {
+        let m = trim_zeros(mantissa);
+        format!("{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    } else {
+        let decimals = (p as i32 - 1 - exp).max(0) as usize;
+        trim_zeros(&format!("{x:.decimals$}")).to_string()
+    }
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// Float text that q would read as an integer (so it needs its `f`).
+fn reads_as_integer(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_digit() || b == b'-')
 }
 
 fn guid_text(g: &[u8; 16]) -> String {
@@ -555,6 +636,47 @@ mod tests {
         assert_eq!(render(&K::sym("")), "`");
         assert_eq!(render(&K::Identity), "::");
         assert_eq!(render(&K::Error("type".into())), "'type");
+    }
+
+    /// What q's console prints for these floats (q 4.x, `\\P 7` unless
+    /// said): C's `%g` at the precision, `f` only when the text would
+    /// otherwise read as an integer.
+    #[test]
+    fn floats_as_q_prints_them() {
+        let f = |x: f64| render(&K::Float(x));
+        assert_eq!(f(153.42000000000002), "153.42");
+        assert_eq!(f(0.1 + 0.2), "0.3");
+        assert_eq!(f(1.0 / 3.0), "0.3333333");
+        assert_eq!(f(2.0 / 3.0), "0.6666667");
+        assert_eq!(f(-2.5), "-2.5");
+        assert_eq!(f(100.0), "100f");
+        assert_eq!(f(1234567.8), "1234568f");
+        assert_eq!(f(12345678.9), "1.234568e+07");
+        assert_eq!(f(1e10), "1e+10");
+        assert_eq!(f(1e-5), "1e-05");
+        assert_eq!(f(0.0001), "0.0001");
+        assert_eq!(f(1.5e-300), "1.5e-300");
+        assert_eq!(f(0.0), "0f");
+        assert_eq!(f(f64::INFINITY), "0w");
+        assert_eq!(f(f64::NEG_INFINITY), "-0w");
+        assert_eq!(f(f64::NAN), "0n");
+        assert_eq!(render(&K::Real(0.1)), "0.1e");
+        let fv = |x: Vec<f64>| render(&K::vector(Vector::Float(x)));
+        assert_eq!(fv(vec![1.0, 2.0, 3.0]), "1 2 3f");
+        assert_eq!(fv(vec![1.5, 2.0, 153.42000000000002]), "1.5 2 153.42");
+        assert_eq!(fv(vec![1e10, 2.0]), "1e+10 2");
+        assert_eq!(fv(vec![f64::NAN, 1.0]), "0n 1f");
+        // `\\P 0`: 17 digits, q's maximum (its own example: 1%3).
+        let p0 = |x: K| render_with(&x, MAX_ROWS, 0);
+        assert_eq!(p0(K::Float(1.0 / 3.0)), "0.33333333333333331");
+        assert_eq!(p0(K::Float(153.42000000000002)), "153.42000000000002");
+        assert_eq!(p0(K::Float(0.1)), "0.10000000000000001");
+        assert_eq!(p0(K::Float(1e10)), "10000000000f");
+        // A real keeps what the f32 stored, not its binary expansion.
+        assert_eq!(p0(K::Real(0.1)), "0.1e");
+        assert_eq!(render_with(&K::Float(1.0 / 3.0), MAX_ROWS, 3), "0.333");
+        // The precision is the render's only: the next one is back to 7.
+        assert_eq!(f(1.0 / 3.0), "0.3333333");
     }
 
     #[test]

@@ -8,11 +8,22 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use tickbridge_tools::cli::{self, errors};
 
+/// `0.1.0 (commit abc1234)`: the crate version and the git commit it was
+/// built from (build.rs; "unknown" outside a git checkout). Set here, not
+/// in the library's `Cli`, so a new commit rebuilds only this file.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TICKBRIDGE_GIT_COMMIT"),
+    ")"
+);
+
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let matches = cli::Cli::command().version(VERSION).get_matches();
+    let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

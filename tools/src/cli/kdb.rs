@@ -8,8 +8,8 @@ use anyhow::{anyhow, bail, Context};
 
 use tickbridge::kdb::client::{ClientError, Connection};
 use tickbridge::kdb::message::{parse_header, HEADER_LEN};
-use tickbridge::kdb::render::{render_rows, MAX_ROWS};
-use tickbridge::kdb::{decode, decode_message, encode, encode_message, render, K};
+use tickbridge::kdb::render::{render_with, DEFAULT_PRECISION, MAX_ROWS};
+use tickbridge::kdb::{decode, decode_message, encode, encode_message, K};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum KdbCommand {
@@ -31,6 +31,17 @@ pub struct DecodeArgs {
     /// (a whole uncompressed message if the input was a message, else a body).
     #[arg(long)]
     pub hex_out: bool,
+    #[command(flatten)]
+    pub float: FloatArgs,
+}
+
+/// How floats print: as q's console shows them.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct FloatArgs {
+    /// Significant digits of floats, as q's `\P` (default 7, so
+    /// 153.42000000000002 prints 153.42); 0 prints 17, q's maximum.
+    #[arg(long, default_value_t = DEFAULT_PRECISION as u8, value_parser = clap::value_parser!(u8).range(0..=17))]
+    pub precision: u8,
 }
 
 #[derive(clap::Args, Debug)]
@@ -46,6 +57,8 @@ pub struct QueryArgs {
     /// Print every row.
     #[arg(long)]
     pub all: bool,
+    #[command(flatten)]
+    pub float: FloatArgs,
     #[command(flatten)]
     pub conn: super::ConnArgs,
 }
@@ -156,7 +169,9 @@ fn run_decode(a: DecodeArgs) -> anyhow::Result<ExitCode> {
             hex::encode_upper(encode_message(value, *msg_type))
         }
         (Decoded::Body(value), true) => hex::encode_upper(encode(value)),
-        (Decoded::Message { value, .. } | Decoded::Body(value), false) => render(value),
+        (Decoded::Message { value, .. } | Decoded::Body(value), false) => {
+            render_with(value, MAX_ROWS, usize::from(a.float.precision))
+        }
     };
     println!("{text}");
     Ok(ExitCode::SUCCESS)
@@ -174,7 +189,7 @@ fn run_query(a: QueryArgs) -> anyhow::Result<ExitCode> {
     match reply {
         Ok(v) => {
             let rows = if a.all { usize::MAX } else { a.rows };
-            println!("{}", render_rows(&v, rows));
+            println!("{}", render_with(&v, rows, usize::from(a.float.precision)));
             Ok(ExitCode::SUCCESS)
         }
         Err(ClientError::Remote(e)) => {
