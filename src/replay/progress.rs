@@ -86,6 +86,12 @@ impl Progress {
 }
 
 /// Paces work to at most `per_second` items, measured from the start.
+///
+/// Item k (counting from 0) may go k/rate seconds after the start. A
+/// batch goes all at once, so it waits for its last item's turn: at 10/s
+/// a first batch of 20 waits 1.9 s, not nothing (the first batch used to
+/// go at once whatever its size, as the wait was computed before counting
+/// it).
 pub struct RateLimit {
     per_second: Option<f64>,
     started: Instant,
@@ -103,15 +109,24 @@ impl RateLimit {
 
     /// Waits until `n` more items fit in the rate.
     pub async fn take(&mut self, n: usize) {
-        let Some(rate) = self.per_second else {
-            return;
-        };
-        let due = Duration::from_secs_f64(self.taken / rate);
-        self.taken += n as f64;
-        let elapsed = self.started.elapsed();
-        if due > elapsed {
-            tokio::time::sleep(due - elapsed).await;
+        let wait = self.wait_for(n, self.started.elapsed());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Counts `n` more items and returns how long, `elapsed` after the
+    /// start, they must wait.
+    fn wait_for(&mut self, n: usize, elapsed: Duration) -> Duration {
+        let Some(rate) = self.per_second else {
+            return Duration::ZERO;
+        };
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        self.taken += n as f64;
+        let due = Duration::from_secs_f64((self.taken - 1.0) / rate);
+        due.saturating_sub(elapsed)
     }
 }
 
@@ -170,16 +185,39 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_batch_waits_for_its_last_record_s_turn() {
+        let ms = |x: u64| Duration::from_millis(x);
+        // The report: --rate 10/s, one event line of 20 records.
+        let mut r = RateLimit::new(Some(10.0));
+        assert_eq!(r.wait_for(20, ms(0)), ms(1900));
+        // The next 20 go 2 s later: 10 a second on average.
+        assert_eq!(r.wait_for(20, ms(1900)), ms(2000));
+        // A single record at the start goes at once; the next one 1/rate later.
+        let mut r = RateLimit::new(Some(10.0));
+        assert_eq!(r.wait_for(1, ms(0)), Duration::ZERO);
+        assert_eq!(r.wait_for(1, ms(30)), ms(70));
+        // Time already spent counts: nothing to wait when behind the rate.
+        assert_eq!(r.wait_for(5, ms(5000)), Duration::ZERO);
+        // Nothing taken, no limit: no wait.
+        assert_eq!(r.wait_for(0, ms(0)), Duration::ZERO);
+        assert_eq!(RateLimit::new(None).wait_for(1000, ms(0)), Duration::ZERO);
+    }
+
     #[tokio::test]
-    async fn rate_limit_paces() {
+    async fn the_first_batch_is_limited_too() {
         let mut r = RateLimit::new(Some(100.0));
         let t = Instant::now();
-        for _ in 0..5 {
-            r.take(10).await;
-        }
-        // 40 items were due before the fifth take: 0.4 s at 100/s.
+        r.take(20).await;
+        // Records 0..=19 at 100/s: the last one's turn is 0.19 s in.
         assert!(
-            t.elapsed() >= Duration::from_millis(390),
+            t.elapsed() >= Duration::from_millis(185),
+            "{:?}",
+            t.elapsed()
+        );
+        r.take(10).await;
+        assert!(
+            t.elapsed() >= Duration::from_millis(285),
             "{:?}",
             t.elapsed()
         );

@@ -75,11 +75,15 @@ pub struct CommonArgs {
     /// Decode, validate and check dedupe state; forward, claim and delete nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Stop after this many source messages (DLQ messages, on-failure
-    /// records, event lines).
+    /// Stop after this many source messages: DLQ messages (`replay sqs`),
+    /// on-failure records, each naming a range of a shard (`replay
+    /// kinesis`), or event lines (`replay file`). Not records: one message,
+    /// range or line can hold many (`--rate` counts records).
     #[arg(long)]
     pub max: Option<usize>,
-    /// At most this many records per second (`200`, `200/s`, `600/m`).
+    /// At most this many records per second (`200`, `200/s`, `600/m`),
+    /// counted from the start; a batch waits until its last record's turn,
+    /// so the first batch is paced too.
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// Do not ask for confirmation (needed when stdin is not a terminal).
