@@ -147,7 +147,7 @@ async fn extended_client_pointers_flow_and_a_missing_object_is_quarantined() {
 }
 
 #[tokio::test]
-async fn kinesis_pointers_resolve_and_a_pointer_without_s3_access_is_not_lost() {
+async fn kinesis_pointers_resolve_to_their_objects_rows() {
     let s3c = s3().await;
     let b = bucket(&s3c).await;
     let payload: String = serde_json::to_string(

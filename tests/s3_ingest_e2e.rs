@@ -37,7 +37,7 @@ async fn csv_json_lines_and_gzip_objects_arrive_exactly() {
     let app = bridge(&tp, &table, Opts::default()).await;
 
     // Columns in another order than the schema, a quoted field, CRLF.
-    let csv = format!("size,sym,price\r\n1,\"CSV\",1.5\r\n2,CSV,2.5\r\n");
+    let csv = "size,sym,price\r\n1,\"CSV\",1.5\r\n2,CSV,2.5\r\n".to_string();
     let e1 = put(&s3, &b, "day 1/a.csv", csv.into_bytes()).await;
     let jsonl: String = (10..15)
         .map(|i| format!("{{\"sym\":\"JSN\",\"price\":{i}.0,\"size\":{i}}}\n"))

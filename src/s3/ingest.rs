@@ -621,3 +621,35 @@ impl<S: DedupeStore, L: TickerplantLink, Q: QuarantineSink> Run<'_, S, L, Q> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::seqno::cmp_seq;
+
+    #[test]
+    fn done_compares_above_every_cursor() {
+        let furthest = Cursor {
+            line: u64::MAX,
+            offset: Some(u64::MAX),
+        };
+        for c in [
+            Cursor::START,
+            furthest,
+            Cursor {
+                line: 7,
+                offset: None,
+            },
+        ] {
+            assert!(cmp_seq(DONE, &c.checkpoint()).is_gt(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn csv_by_key() {
+        assert!(is_csv("a/b.CSV"));
+        assert!(is_csv("b.csv.gz"));
+        assert!(!is_csv("b.jsonl.gz"));
+        assert!(!is_csv("csv"));
+    }
+}

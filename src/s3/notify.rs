@@ -299,3 +299,20 @@ where
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_bodies_are_told_from_records() {
+        let direct = r#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"k.csv"}}}]}"#;
+        assert!(is_notification_body(direct.as_bytes()));
+        let eb = r#"{"source":"aws.s3","detail-type":"Object Created","detail":{"bucket":{"name":"b"},"object":{"key":"k"}}}"#;
+        assert!(is_notification_body(eb.as_bytes()));
+        assert!(is_notification_body(br#"{"Event":"s3:TestEvent"}"#));
+        // A record that merely mentions S3 is a record.
+        assert!(!is_notification_body(br#"{"sym":"aws:s3","price":1}"#));
+        assert!(!is_notification_body(br#"{"type":"trade"}"#));
+    }
+}

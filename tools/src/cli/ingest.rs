@@ -194,7 +194,9 @@ pub async fn ingest_all(
         // A skipped or resumed object counts as read in full.
         progress.done = before + listed.size;
         totals.rows += report.rows;
-        totals.bad_lines += report.quarantined;
+        // `quarantined` counts a bad object's own message too.
+        let bad_object = matches!(report.status, ObjectStatus::Bad { .. });
+        totals.bad_lines += report.quarantined.saturating_sub(usize::from(bad_object));
         totals.bytes += report.bytes;
         let note = match &report.status {
             ObjectStatus::Done => {
