@@ -400,6 +400,8 @@ async fn poison_fifo_message_reaches_the_dlq_and_holds_only_its_group() {
             "1",
             "--batch-size",
             "1",
+            "--metrics",
+            "emf",
         ],
     );
     let start = Instant::now();
@@ -414,7 +416,7 @@ async fn poison_fifo_message_reaches_the_dlq_and_holds_only_its_group() {
     let a_flowed = wait_until(Duration::from_secs(90), || sizes_of(&tp, "A").len() == 3).await;
     let waited = start.elapsed();
     let dead = drain(&emu.sqs, &dlq, 1, Duration::from_secs(30)).await;
-    let (status, summary, logs) = r.terminate();
+    let (status, summary, logs, stdout) = r.terminate_with_stdout();
     assert!(a_flowed, "group A never resumed: {summary}\n{logs}");
     assert!(status.success(), "{status}\n{logs}");
     assert_eq!(sizes_of(&tp, "A"), vec![2, 3, 4]);
@@ -436,6 +438,19 @@ async fn poison_fifo_message_reaches_the_dlq_and_holds_only_its_group() {
     );
     assert_eq!(total(&summary, "forwarded"), 8, "{summary}");
     assert_eq!(total(&summary, "deleted"), 8, "{summary}");
+    // `--metrics emf`: each batch's EMF document, as the Lambda writes it,
+    // next to its `batch done` line.
+    let batches = logs.lines().filter(|l| l.contains("batch done")).count();
+    let emf: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some() && v.get("Table").is_none())
+        .collect();
+    assert!(batches >= 10, "a batch done line per batch:\n{logs}");
+    assert_eq!(emf.len(), batches, "an EMF document per batch:\n{stdout}");
+    assert!(emf.iter().all(|v| v["Source"] == "sqs"), "{stdout}");
+    let forwarded: f64 = emf.iter().filter_map(|v| v["Forwarded"].as_f64()).sum();
+    assert_eq!(forwarded, 8.0, "{stdout}");
     tp.shutdown().await;
 }
 

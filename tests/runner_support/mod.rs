@@ -217,7 +217,16 @@ impl Runner {
     }
 
     /// SIGTERM, then the exit status and the summary line from stdout.
-    pub fn terminate(mut self) -> (std::process::ExitStatus, serde_json::Value, String) {
+    pub fn terminate(self) -> (std::process::ExitStatus, serde_json::Value, String) {
+        let (status, summary, logs, _) = self.terminate_with_stdout();
+        (status, summary, logs)
+    }
+
+    /// As [`Runner::terminate`], with the whole of stdout (EMF lines with
+    /// `--metrics emf`); keep such runs short, stdout is read at the end.
+    pub fn terminate_with_stdout(
+        mut self,
+    ) -> (std::process::ExitStatus, serde_json::Value, String, String) {
         let pid = self.child.id().to_string();
         let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(ok.success());
@@ -245,7 +254,7 @@ impl Runner {
             .find(|v| v.get("summary").is_some())
             .unwrap_or_else(|| panic!("no summary line in {out:?}\n{}", self.logs()));
         let logs = self.logs();
-        (status, summary, logs)
+        (status, summary, logs, out)
     }
 
     /// SIGKILL: no chance to finish anything.
