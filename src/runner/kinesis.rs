@@ -487,6 +487,7 @@ async fn handle_with_retries(
         if ctx.settings.max_retries.is_some_and(|m| attempts > m) {
             let msg = on_failure_message(ctx, shard, &rest, &request_id, attempts, function_error);
             if !send_on_failure(ctx, &msg, stop).await {
+                left_pending(ctx, rest.len(), &queue);
                 return Handled::Stopped;
             }
             ctx.stats
@@ -500,6 +501,7 @@ async fn handle_with_retries(
                 .sleep(delays.next().unwrap_or(ctx.settings.retry_max))
                 .await
         {
+            left_pending(ctx, rest.len(), &queue);
             return Handled::Stopped;
         }
         if ctx.settings.bisect_on_error && rest.len() > 1 {
@@ -515,6 +517,15 @@ async fn handle_with_retries(
         }
     }
     Handled::Done
+}
+
+/// Counts the records a stop leaves unconfirmed: the failed rest of this
+/// chunk and the chunks not yet tried.
+fn left_pending(ctx: &Ctx, rest: usize, queue: &VecDeque<Vec<KRecord>>) {
+    let n = rest + queue.iter().map(Vec::len).sum::<usize>();
+    ctx.stats
+        .left_pending
+        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The index of the lowest sequence number the response names: the mapping

@@ -40,6 +40,11 @@ pub struct Stats {
     /// SQS: messages deleted after success.
     pub deleted: AtomicU64,
     pub dynamodb_requests: AtomicU64,
+    /// Records still unconfirmed when the runner stopped (Kinesis: the
+    /// failed rest of the batch being retried; SQS: the last batch's
+    /// failed messages); they are read again, but this run did not get
+    /// them through.
+    pub left_pending: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`], printed as the summary line.
@@ -54,6 +59,7 @@ pub struct Totals {
     pub sent_to_on_failure: u64,
     pub deleted: u64,
     pub dynamodb_requests: u64,
+    pub left_pending: u64,
 }
 
 impl Stats {
@@ -84,6 +90,7 @@ impl Stats {
             sent_to_on_failure: get(&self.sent_to_on_failure),
             deleted: get(&self.deleted),
             dynamodb_requests: get(&self.dynamodb_requests),
+            left_pending: get(&self.left_pending),
         }
     }
 }

@@ -68,6 +68,10 @@ pub async fn run(
     .emit();
     let mut delays = super::retry_delays(settings.retry_min, settings.retry_max);
     let mut invocation = 0u64;
+    // What the last batch left for redelivery: pending when a stop ends
+    // the loop. (Earlier failures come back or go to the queue's DLQ,
+    // which the runner cannot see.)
+    let mut left = 0usize;
     while !shutdown.requested() {
         let receive = sqs
             .receive_message()
@@ -141,6 +145,7 @@ pub async fn run(
             .filter(|m| m.message_id().is_some_and(|id| !failed.contains(id)))
             .collect();
         let deleted = delete(&sqs, &settings, &done, &stats).await;
+        left = failed.len();
         PollDone {
             source: "sqs",
             request_id: &request_id,
@@ -150,6 +155,7 @@ pub async fn run(
         }
         .emit();
     }
+    stats.left_pending.fetch_add(left as u64, Ordering::Relaxed);
     Ok(())
 }
 

@@ -186,6 +186,7 @@ macro_rules! totals_line {
             on_failure = $t.sent_to_on_failure,
             deleted = $t.deleted,
             dynamodb_requests = $t.dynamodb_requests,
+            left_pending = $t.left_pending,
             elapsed_s = $elapsed_s,
             records_per_s = $rate,
             $message

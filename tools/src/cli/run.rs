@@ -3,9 +3,10 @@
 //! flags below on top; AWS endpoints from `--endpoint-url` or the usual AWS
 //! variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_KINESIS`, …).
 //!
-//! Exit status: 0 when stopped by a signal with nothing failed, 1 when a
-//! batch went to the on-failure queue or the runner stopped on an error, 2
-//! for a usage or settings error.
+//! Exit status: 0 when stopped by a signal with nothing failed or left, 1
+//! when a batch went to the on-failure queue, records were left pending at
+//! the stop (SIGTERM/Ctrl-C while a batch was being retried), or the runner
+//! stopped on an error, 2 for a usage or settings error.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,6 +23,9 @@ use tickbridge::runner::sqs::SqsSettings;
 use tickbridge::runner::{shutdown, Stats, Totals};
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Exit status: 0 stopped (SIGTERM, Ctrl-C) with every record through; 1 records were sent to the on-failure queue or left pending at the stop (they are read again next run: `left_pending` in the summary), or the runner failed; 2 a usage or settings error."
+)]
 pub struct RunArgs {
     #[command(subcommand)]
     pub source: RunSource,
@@ -250,11 +254,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// 1 when some records were given up on (sent to the on-failure queue).
-/// The runner does not report records still pending at shutdown; their
-/// checkpoint was not advanced, so the next run reads them again.
+/// 1 when some records were given up on (sent to the on-failure queue) or
+/// left pending at the stop: the next run reads those again (their
+/// checkpoint did not move, their messages were not deleted), but this
+/// run did not get them through.
 fn exit_code(totals: &Totals) -> ExitCode {
-    if totals.sent_to_on_failure > 0 {
+    if totals.sent_to_on_failure > 0 || totals.left_pending > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
