@@ -430,7 +430,7 @@ impl<D: Decoder> Batch<'_, D> {
                         // `seq` or `seq:sub` (partway through a KPL aggregate).
                         let cp = Position::parse_checkpoint(cp);
                         for &i in &lane.records {
-                            if self.records[i].shard_position().cmp(&cp).is_le() {
+                            if self.records[i].shard_position().order(&cp).is_le() {
                                 self.slots.work[i] = Work::Done(RecordState::Duplicate);
                             }
                         }
@@ -1050,7 +1050,7 @@ async fn commit<S: DedupeStore>(
         if let Some(new) = last {
             let newer = old
                 .as_deref()
-                .is_none_or(|o| new.cmp(&Position::parse_checkpoint(o)).is_gt());
+                .is_none_or(|o| new.order(&Position::parse_checkpoint(o)).is_gt());
             if newer {
                 moves.push((lane.id.as_str(), old.as_deref(), new.checkpoint_text()));
             }

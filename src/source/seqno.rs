@@ -71,7 +71,7 @@ impl<'a> Position<'a> {
     }
 
     /// Sequence number numerically (as strings), then subsequence.
-    pub fn cmp(&self, other: &Position<'_>) -> Ordering {
+    pub fn order(&self, other: &Position<'_>) -> Ordering {
         cmp_seq(self.seq, other.seq).then(self.sub.cmp(&other.sub))
     }
 }
@@ -87,24 +87,24 @@ mod tests {
         let rec = Position::new;
         // A bare checkpoint (every checkpoint written before KPL support)
         // covers every sub-record of its sequence number and nothing after.
-        assert_eq!(rec("10", Some(0)).cmp(&cp("10")), Less);
-        assert_eq!(rec("10", Some(u32::MAX)).cmp(&cp("10")), Less);
-        assert_eq!(rec("10", None).cmp(&cp("10")), Equal);
-        assert_eq!(rec("11", Some(0)).cmp(&cp("10")), Greater);
-        assert_eq!(rec("9", None).cmp(&cp("10")), Less);
+        assert_eq!(rec("10", Some(0)).order(&cp("10")), Less);
+        assert_eq!(rec("10", Some(u32::MAX)).order(&cp("10")), Less);
+        assert_eq!(rec("10", None).order(&cp("10")), Equal);
+        assert_eq!(rec("11", Some(0)).order(&cp("10")), Greater);
+        assert_eq!(rec("9", None).order(&cp("10")), Less);
         // Partway through an aggregate: sub-records up to k are behind it.
-        assert_eq!(rec("10", Some(2)).cmp(&cp("10:3")), Less);
-        assert_eq!(rec("10", Some(3)).cmp(&cp("10:3")), Equal);
-        assert_eq!(rec("10", Some(4)).cmp(&cp("10:3")), Greater);
-        assert_eq!(rec("10", None).cmp(&cp("10:3")), Greater);
+        assert_eq!(rec("10", Some(2)).order(&cp("10:3")), Less);
+        assert_eq!(rec("10", Some(3)).order(&cp("10:3")), Equal);
+        assert_eq!(rec("10", Some(4)).order(&cp("10:3")), Greater);
+        assert_eq!(rec("10", None).order(&cp("10:3")), Greater);
         // The sequence number still compares numerically, not as text.
-        assert_eq!(rec("9", Some(7)).cmp(&cp("10:0")), Less);
-        assert_eq!(rec("100", Some(0)).cmp(&cp("99:5")), Greater);
-        assert_eq!(cp("10:3").cmp(&cp("10")), Less);
-        assert_eq!(cp("9").cmp(&cp("10:0")), Less);
+        assert_eq!(rec("9", Some(7)).order(&cp("10:0")), Less);
+        assert_eq!(rec("100", Some(0)).order(&cp("99:5")), Greater);
+        assert_eq!(cp("10:3").order(&cp("10")), Less);
+        assert_eq!(cp("9").order(&cp("10:0")), Less);
         // A subsequence that is no number skips nothing of its sequence.
-        assert_eq!(rec("10", Some(0)).cmp(&cp("10:x")), Greater);
-        assert_eq!(rec("9", None).cmp(&cp("10:x")), Less);
+        assert_eq!(rec("10", Some(0)).order(&cp("10:x")), Greater);
+        assert_eq!(rec("9", None).order(&cp("10:x")), Less);
     }
 
     #[test]
