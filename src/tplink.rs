@@ -10,6 +10,7 @@ use crate::kdb::client::{
 use crate::pipeline::{LinkError, TickerplantLink};
 use crate::preflight;
 use crate::schema::Schema;
+use crate::telemetry::TpDiffers;
 
 pub struct TpLink {
     publisher: Publisher,
@@ -57,24 +58,19 @@ impl TpLink {
             tracing::debug!(tables = tables.len(), "tickerplant matches the schemas");
             return Ok(());
         }
-        let text = findings
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
-        match p.mode {
-            PreflightMode::Warn => {
-                for f in &findings {
-                    tracing::warn!(finding = %f, "tickerplant differs from the schemas (TICKBRIDGE_PREFLIGHT=warn: publishing anyway)");
-                }
-                Ok(())
-            }
-            _ => {
-                tracing::error!(findings = %text, "tickerplant does not match the schemas; nothing is sent to it (TICKBRIDGE_PREFLIGHT=error)");
-                self.publisher.disconnect();
-                Err(LinkError::Mismatch(text))
-            }
+        let findings: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        let publishing = p.mode == PreflightMode::Warn;
+        TpDiffers {
+            tp: &self.publisher.config().target,
+            findings: &findings,
+            publishing,
         }
+        .emit();
+        if publishing {
+            return Ok(());
+        }
+        self.publisher.disconnect();
+        Err(LinkError::Mismatch(findings.join("; ")))
     }
 
     /// From the bridge settings; the target is checked here so a typo fails

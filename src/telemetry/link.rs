@@ -42,6 +42,33 @@ impl TpUnavailable<'_> {
     }
 }
 
+/// A new connection's tickerplant differs from the schemas (DESIGN §4).
+/// `TICKBRIDGE_PREFLIGHT=warn`: one `WARN` per finding and publishing goes
+/// on; `error`: one `ERROR` with every finding, and nothing is sent.
+pub struct TpDiffers<'a> {
+    pub tp: &'a dyn std::fmt::Display,
+    pub findings: &'a [String],
+    pub publishing: bool,
+}
+
+impl TpDiffers<'_> {
+    pub fn emit(&self) {
+        if self.publishing {
+            for finding in self.findings {
+                tracing::warn!(
+                    tp = %self.tp, finding = %finding,
+                    "tickerplant differs from the schemas (TICKBRIDGE_PREFLIGHT=warn: publishing anyway)"
+                );
+            }
+        } else {
+            tracing::error!(
+                tp = %self.tp, findings = %self.findings.join("; "),
+                "tickerplant does not match the schemas; nothing is sent to it (TICKBRIDGE_PREFLIGHT=error)"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

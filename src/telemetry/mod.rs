@@ -24,10 +24,10 @@ mod replay;
 mod runner;
 
 pub use batch::{
-    failed_as_bad, position, BadRecord, BadRecordOutcome, BatchDone, CommitIncomplete, PipelinedRefusal,
-    RecordsLeft, RefusedRun, FAILED_AS_BAD,
+    failed_as_bad, position, BadRecord, BadRecordOutcome, BatchDone, CommitIncomplete,
+    PipelinedRefusal, RecordsLeft, RefusedRun, FAILED_AS_BAD,
 };
-pub use link::{TpConnected, TpUnavailable, TpUnavailableNext};
+pub use link::{TpConnected, TpDiffers, TpUnavailable, TpUnavailableNext};
 pub use replay::{ReplayDone, ReplayProgress, ReplayStarted};
 pub use runner::{
     AwsRetry, DeleteFailed, FunctionError, OnFailureSent, PollDone, PollStarted, RunnerProgress,
