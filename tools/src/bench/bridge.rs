@@ -3,17 +3,17 @@
 //! loopback TCP, at two levels, side by side:
 //! - **In process, one core**: `App::handle` on a current-thread runtime,
 //!   timed from the raw event bytes to the batch response (parse, dedupe,
-//!   decode, publish, chaser, commit). Each iteration gets a fresh store
-//!   and a freshly connected link (set up outside the timing), so no record
-//!   is a duplicate of an earlier iteration. Besides wall-clock time, the
+//!   decode, publish, chaser, commit). One `App` handles every event, as
+//!   one Lambda process does; each event has fresh sequence numbers and
+//!   ids (built before the timing), so no record is a duplicate of an
+//!   earlier one, and both levels see the same events. Besides wall-clock time, the
 //!   bridge thread's own on-CPU time per batch is read from
 //!   `/proc/thread-self/schedstat`: on a shared machine it leaves out the
 //!   time spent waiting for a CPU.
 //! - **The Lambda process**: the real `bootstrap` binary polling this
 //!   bench's runtime API ([`RuntimeApi`]) over loopback HTTP, timed from
 //!   `GET /next` handing out the event to the `POST` of its response having
-//!   been read: what Lambda bills for. Each event has fresh sequence numbers
-//!   and ids, built before it is queued.
+//!   been read: what Lambda bills for.
 //!
 //! The two levels take turns, iteration by iteration, so that load from
 //! other tenants of a shared machine falls on both alike; their ratio is
@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::bench::events::{kinesis_event, payload, sequence_number, Rng};
+use crate::bench::events::{kinesis_event, kinesis_event_bytes, payload, sequence_number, Rng};
 use crate::bench::lambda_process::Function;
 use crate::bench::runtime_api::{Answer, RuntimeApi};
 use crate::bench::tp::peak_rss_kb;
@@ -39,7 +39,6 @@ use tickbridge::config::Config;
 use tickbridge::dedupe::memory::MemoryStore;
 use tickbridge::pipeline::{BatchContext, SchemaDecoder, StageTimes, TickerplantLink};
 use tickbridge::quarantine::{LogQuarantine, Quarantine};
-use tickbridge::schema::Catalog;
 use tickbridge::source::event::parse_event;
 use tickbridge::tp::{spawn, RunningTp, TickerplantConfig};
 use tickbridge::tplink::TpLink;
@@ -73,6 +72,11 @@ pub struct Args {
     /// instead of trades only; the Lambda process level is skipped.
     #[arg(long)]
     pub mixed: bool,
+    /// Pack the records (user records, then) into KPL aggregates of 100,
+    /// as a KPL producer does: `--records` / 100 Kinesis records. Rates
+    /// stay per user record; the Lambda process level is skipped.
+    #[arg(long)]
+    pub kpl: bool,
     /// Also time the handler in process with `TICKBRIDGE_PUBLISH=pipelined`
     /// and `async` beside the default `sync`, to show what proving
     /// acceptance costs.
@@ -144,6 +148,45 @@ pub fn event_of(records: usize, first: usize, mixed: bool) -> anyhow::Result<Str
     Ok(ev.to_string())
 }
 
+/// As [`event`], the records packed into KPL aggregates of 100 user
+/// records each (`kpl::aggregate`), one Kinesis record per aggregate.
+pub fn kpl_event(records: usize, first: usize) -> anyhow::Result<String> {
+    use tickbridge::source::kpl;
+    const PER_AGGREGATE: usize = 100;
+    let mut rng = Rng::new(7 + first as u64);
+    let payloads: Vec<String> = (0..records)
+        .map(|i| payload("trade", first + i, &mut rng))
+        .collect();
+    let aggregates: Vec<Vec<u8>> = payloads
+        .chunks(PER_AGGREGATE)
+        .map(|users| {
+            kpl::aggregate(users.iter().enumerate().map(|(i, p)| kpl::UserRecord {
+                partition_key: PARTITION_KEYS[i % PARTITION_KEYS.len()],
+                explicit_hash_key: None,
+                data: p.as_bytes(),
+            }))
+        })
+        .collect();
+    let data: Vec<&[u8]> = aggregates.iter().map(Vec::as_slice).collect();
+    let mut ev = kinesis_event_bytes(&data, 1, "bench-trades");
+    let recs = ev
+        .get_mut("Records")
+        .and_then(|r| r.as_array_mut())
+        .ok_or_else(|| anyhow::anyhow!("generated event has no Records"))?;
+    for (i, r) in recs.iter_mut().enumerate() {
+        let seq = sequence_number(0, first + i);
+        r["eventID"] = format!("shardId-{:012}:{seq}", 0).into();
+        r["kinesis"]["sequenceNumber"] = seq.into();
+    }
+    Ok(ev.to_string())
+}
+
+/// User records' partition keys in the KPL events (the key table of each
+/// aggregate holds them once).
+const PARTITION_KEYS: [&str; 8] = [
+    "AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "META", "TSLA", "IBM",
+];
+
 /// The in-process figures.
 #[derive(Default)]
 pub struct InProcess {
@@ -165,6 +208,10 @@ pub struct Binary {
     pub invoke_ms: Vec<f64>,
     /// CPU time of the whole process (every thread) per invocation.
     pub cpu_ms: Vec<f64>,
+    /// Peak RSS after its first event, and after all of them (the
+    /// in-memory store keeps every confirmed key, so it grows with the
+    /// number of events; DynamoDB holds them in production).
+    pub first_rss_kb: Option<u64>,
     pub peak_rss_kb: Option<u64>,
 }
 
@@ -191,8 +238,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("bootstrap"),
     };
-    let measure_binary = !args.mixed && path.is_file();
-    if !args.mixed && !measure_binary {
+    let measure_binary = !args.mixed && !args.kpl && path.is_file();
+    if !args.mixed && !args.kpl && !measure_binary {
         println!(
             "bootstrap binary: not found at {} (build it: cargo build --release --bin bootstrap); \
              the Lambda process level, init and process RSS are not measured\n",
@@ -246,62 +293,71 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     println!("\nchecked: the stand-in holds all {got} rows, none refused");
     tp_rt.block_on(tp.shutdown());
-    Ok(if binary.is_some() || args.mixed {
+    Ok(if binary.is_some() || args.mixed || args.kpl {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-/// What the in-process level needs, built once.
+/// The in-process level: one long-lived `App`, as in the Lambda process
+/// (its store keeps every key it confirmed, its link stays connected).
 struct Bench {
     config: Config,
-    catalog: Arc<Catalog>,
-    event: String,
-    payload_keys: bool,
+    app: App,
+    mixed: bool,
+    kpl: bool,
     records: usize,
 }
 
 impl Bench {
-    fn new(args: &Args, tp: &RunningTp, publish: &str) -> anyhow::Result<Bench> {
+    async fn new(args: &Args, tp: &RunningTp, publish: &str) -> anyhow::Result<Bench> {
         let config = Config::from_vars([
             ("TICKBRIDGE_TP".to_string(), tp.local_addr().to_string()),
             ("TICKBRIDGE_STORE".to_string(), "memory".to_string()),
             ("TICKBRIDGE_PUBLISH".to_string(), publish.to_string()),
         ])?;
         let catalog = Arc::new(load_catalog(&config)?);
-        Ok(Bench {
-            config,
-            catalog,
-            event: event_of(args.records, FIRST, args.mixed)?,
-            payload_keys: !args.no_payload_keys,
-            records: args.records,
-        })
-    }
-
-    /// One in-process iteration, recorded in `into` unless it is the
-    /// warm-up (the first run pays for lazily built state).
-    async fn iteration(&self, iteration: usize, into: &mut InProcess) -> anyhow::Result<()> {
-        let mut link = TpLink::from_config(&self.config)?;
+        let mut link = TpLink::from_config(&config)?;
         link.ensure_connected(Instant::now() + Duration::from_secs(5))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let app = App::with_parts(
-            self.config.clone(),
+            config.clone(),
             Store::Memory(MemoryStore::new()),
             link,
             Quarantine::Log(LogQuarantine),
-            SchemaDecoder::new(self.catalog.clone(), self.payload_keys),
+            SchemaDecoder::new(catalog, !args.no_payload_keys),
         );
+        Ok(Bench {
+            config,
+            app,
+            mixed: args.mixed,
+            kpl: args.kpl,
+            records: args.records,
+        })
+    }
+
+    /// One in-process iteration on an event of fresh records (built before
+    /// the timing), recorded in `into` unless it is the warm-up (the first
+    /// run pays for lazily built state).
+    async fn iteration(&self, iteration: usize, into: &mut InProcess) -> anyhow::Result<()> {
+        let first = FIRST + (iteration + 1) * self.records;
+        let event = if self.kpl {
+            kpl_event(self.records, first)?
+        } else {
+            event_of(self.records, first, self.mixed)?
+        };
+        let app = &self.app;
         // The event parse alone, for the stage breakdown (untimed below).
         let start = Instant::now();
-        let parsed = parse_event(self.event.as_bytes(), &self.config.source)?;
+        let parsed = parse_event(event.as_bytes(), &self.config.source)?;
         let parse = start.elapsed().as_secs_f64() * 1000.0;
         drop(parsed);
         let ctx = BatchContext::with_budget(format!("bench-{iteration}"), Duration::from_secs(60));
         let cpu_before = thread_cpu_ns();
         let start = Instant::now();
-        let inv = app.handle(self.event.as_bytes(), &ctx).await?;
+        let inv = app.handle(event.as_bytes(), &ctx).await?;
         let elapsed = start.elapsed().as_secs_f64() * 1000.0;
         let cpu = match (cpu_before, thread_cpu_ns()) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / 1e6),
@@ -313,7 +369,7 @@ impl Bench {
             inv.summary.forwarded,
             inv.summary.failure_reasons
         );
-        into.event_bytes = self.event.len();
+        into.event_bytes = event.len();
         if iteration > 0 {
             into.handler_ms.push(elapsed);
             into.stages.push(inv.summary.stage_ms.clone());
@@ -324,8 +380,27 @@ impl Bench {
     }
 }
 
+/// `cargo bench --bench handler`: the whole handler in process (no Lambda
+/// process, no publish-mode comparison): median and p99 per batch.
+pub fn handler_only(args: &Args) -> anyhow::Result<()> {
+    let tp_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("stand-in")
+        .enable_all()
+        .build()?;
+    let schemas = tickbridge::schema::embedded::schemas().map_err(anyhow::Error::msg)?;
+    let tp = tp_rt.block_on(spawn(TickerplantConfig::new(schemas)))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let r = rt.block_on(in_process_only(args, &tp, "sync"))?;
+    print_levels(args, &r, None);
+    tp_rt.block_on(tp.shutdown());
+    Ok(())
+}
+
 async fn in_process_only(args: &Args, tp: &RunningTp, publish: &str) -> anyhow::Result<InProcess> {
-    let bench = Bench::new(args, tp, publish)?;
+    let bench = Bench::new(args, tp, publish).await?;
     let mut r = InProcess::default();
     for iteration in 0..=args.iterations {
         bench.iteration(iteration, &mut r).await?;
@@ -340,7 +415,7 @@ async fn side_by_side(
     tp: &RunningTp,
     bootstrap: Option<&PathBuf>,
 ) -> anyhow::Result<(InProcess, Option<Binary>)> {
-    let bench = Bench::new(args, tp, "sync")?;
+    let bench = Bench::new(args, tp, "sync").await?;
     let mut lambda = match bootstrap {
         Some(path) => Some(Lambda::start(args, path, tp.local_addr()).await?),
         None => None,
@@ -386,6 +461,7 @@ impl Lambda {
                         init_ms,
                         invoke_ms: Vec::new(),
                         cpu_ms: Vec::new(),
+                        first_rss_kb: None,
                         peak_rss_kb: None,
                     },
                 });
@@ -544,18 +620,21 @@ fn print_levels(args: &Args, r: &InProcess, b: Option<&Binary>) {
         init.max,
         verdict(init.median < TARGET_INIT_MS)
     );
-    match b.peak_rss_kb {
-        Some(kb) => {
-            let mb = kb as f64 / 1024.0;
+    match (b.first_rss_kb, b.peak_rss_kb) {
+        (Some(first), Some(all)) => {
+            let mb = |kb: u64| kb as f64 / 1024.0;
             println!(
-                "  peak RSS of the bootstrap process (VmHWM) after {} events of {:.1} MB: \
-                 {mb:.1} MB; target < {TARGET_RSS_MB} MB: {}",
-                b.invoke_ms.len() + 1,
+                "  peak RSS of the bootstrap process (VmHWM): {:.1} MB after one event of {:.1} MB \
+                 (target < {TARGET_RSS_MB} MB: {}); {:.1} MB after all {} (the in-memory store \
+                 keeps every key)",
+                mb(first),
                 r.event_bytes as f64 / 1e6,
-                verdict(mb < TARGET_RSS_MB)
+                verdict(mb(first) < TARGET_RSS_MB),
+                mb(all),
+                b.invoke_ms.len() + 1,
             );
         }
-        None => println!("  peak RSS: unavailable (no /proc)"),
+        _ => println!("  peak RSS: unavailable (no /proc)"),
     }
 }
 
@@ -603,6 +682,27 @@ mod tests {
         };
         assert_eq!(id(&a[0].payload), "t-00000000");
         assert_eq!(id(&b[0].payload), "t-00001000");
+    }
+
+    #[test]
+    fn kpl_events_carry_the_same_user_records_in_aggregates_of_100() {
+        let opts = SourceOptions::default();
+        let plain = parse_event(event(250, 0).unwrap().as_bytes(), &opts).unwrap();
+        let text = kpl_event(250, 0).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["Records"].as_array().map(Vec::len), Some(3));
+        let users = parse_event(text.as_bytes(), &opts).unwrap();
+        assert_eq!(users.len(), 250);
+        for (u, p) in users.iter().zip(&plain) {
+            assert_eq!(u.payload, p.payload);
+            assert!(u.defect.is_none());
+        }
+        let subs: Vec<u32> = users
+            .iter()
+            .filter_map(|u| u.sub.as_ref().map(|s| s.index))
+            .collect();
+        assert_eq!(subs.len(), 250);
+        assert_eq!((subs[99], subs[100], subs[249]), (99, 0, 49));
     }
 
     #[test]

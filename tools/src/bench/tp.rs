@@ -152,7 +152,7 @@ pub async fn measure(args: Args) -> anyhow::Result<Report> {
             sym.push(ids.get(seq as usize % ids.len()).copied().unwrap_or(0));
             price.push(100.0 + (seq % 1000) as f64 / 100.0);
             size.push((seq % 500) as i64 * 100);
-            side.push(if seq % 2 == 0 { b'B' } else { b'S' });
+            side.push(if seq.is_multiple_of(2) { b'B' } else { b'S' });
         }
         // The time column is left out, so the stand-in stamps every update.
         let cols = [
