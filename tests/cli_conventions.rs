@@ -1,9 +1,12 @@
 //! Command-line conventions of issue 16 checked on the built binary:
 //! `--version` names the commit it was built from (and the build script
 //! falls back to "unknown" outside git instead of failing), floats print
-//! as q's console prints them, with `--precision` as q's `\P`.
+//! as q's console prints them, with `--precision` as q's `\P`; replay's
+//! progress on a stderr that is not a terminal is log lines, no bar.
 
-mod common;
+mod bridge_support;
+
+use bridge_support::common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -126,4 +129,43 @@ fn floats_print_as_q_prints_them_and_precision_is_q_s_p() {
         err.contains("'18' for '--precision <PRECISION>': 18 is not in 0..=17"),
         "{err}"
     );
+}
+
+#[test]
+fn replay_progress_is_log_lines_when_stderr_is_not_a_terminal() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tp = rt.block_on(bridge_support::tp());
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let lines: Vec<String> = (0..3)
+        .map(|k| {
+            let recs: Vec<(usize, String)> = (1..=4)
+                .map(|n| (k * 10 + n, bridge_support::trade((k * 10 + n) as i64, "R")))
+                .collect();
+            bridge_support::kinesis_shard0("progress", &recs).to_string()
+        })
+        .collect();
+    std::fs::write(&events, lines.join("\n") + "\n").unwrap();
+    let out = Command::new(common::tickbridge_exe())
+        .args(["replay", "file"])
+        .arg(&events)
+        .args(["--store", "memory", "--yes", "--tp"])
+        .arg(tp.local_addr().to_string())
+        .env("TICKBRIDGE_LOG", "info")
+        .env_remove("TICKBRIDGE_TP")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}\n{}", text(&out.stdout));
+    assert_eq!(tp.row_count("trade"), Some(12), "{err}");
+    let progress: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("replay progress"))
+        .collect();
+    assert!(!progress.is_empty(), "no progress line:\n{err}");
+    // It counts source messages (event lines), as --max does.
+    assert!(progress.last().unwrap().contains("done=3 total=3"), "{err}");
+    assert!(!err.contains('\x1b'), "escape codes:\n{err}");
+    assert!(!err.contains('\r'), "a redrawn bar:\n{err}");
 }

@@ -2,6 +2,7 @@
 //! with the tickerplant down every batch leaves its records for
 //! redelivery, and a SIGTERM then ends a run that got nothing through.
 //! (The graceful stop with everything through exits 0: runner_e2e.)
+//! Its stderr is a file: progress comes as log lines, with no bar.
 
 // Shared with the runner tests; this one uses part of it.
 #[allow(unused_imports)]
@@ -38,12 +39,15 @@ async fn sigterm_with_records_pending_exits_1_and_counts_them() {
             "1",
             "--batch-size",
             "10",
+            "--progress-secs",
+            "1",
         ],
     );
     let left = wait_until(Duration::from_secs(60), || {
-        r.logs()
-            .lines()
+        let logs = r.logs();
+        logs.lines()
             .any(|l| l.contains("poll done") && l.contains("left=3"))
+            && logs.lines().any(|l| l.contains(" progress "))
     })
     .await;
     assert!(left, "no batch left its records:\n{}", r.logs());
@@ -55,4 +59,8 @@ async fn sigterm_with_records_pending_exits_1_and_counts_them() {
         logs.contains("left_pending=3"),
         "the summary line says so:\n{logs}"
     );
+    // stderr is a file, not a terminal: progress as log lines, no bar, no
+    // escape codes (no colours either).
+    assert!(!logs.contains('\x1b'), "escape codes:\n{logs}");
+    assert!(!logs.contains('\r'), "a redrawn line:\n{logs}");
 }

@@ -1,14 +1,35 @@
-//! Progress on stderr: a redrawn bar with rate and ETA on a terminal, a
-//! plain log line every few seconds otherwise (CI, pipes, files).
+//! Progress: on a terminal, a bar drawn by whoever installed one
+//! ([`set_terminal_bars`]: the `tickbridge` command line's indicatif bars);
+//! otherwise (CI, pipes, files, or no bars installed) a `replay progress`
+//! log line every few seconds and one at the end.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const LOG_EVERY: Duration = Duration::from_secs(5);
-const DRAW_EVERY: Duration = Duration::from_millis(100);
-const WIDTH: usize = 30;
-
 use crate::telemetry::ReplayProgress;
+
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// A progress bar drawn on a terminal.
+pub trait Bar: Send {
+    /// `done` items so far.
+    fn set(&mut self, done: u64);
+    /// The work is over; leave the final state on screen.
+    fn finish(&mut self);
+}
+
+/// Makes a bar for a label and the expected total, when known.
+pub type MakeBar = Box<dyn Fn(&str, Option<u64>) -> Box<dyn Bar> + Send + Sync>;
+
+static MAKE_BAR: OnceLock<MakeBar> = OnceLock::new();
+
+/// Installs the bars used when stderr is a terminal (once per process;
+/// later calls are ignored). The library draws none itself: bars are a
+/// command-line concern, and the Lambda has no terminal.
+pub fn set_terminal_bars(make: MakeBar) {
+    let _ = MAKE_BAR.set(make);
+}
 
 pub struct Progress {
     label: String,
@@ -16,29 +37,35 @@ pub struct Progress {
     done: u64,
     started: Instant,
     last_shown: Instant,
-    terminal: bool,
+    bar: Option<Box<dyn Bar>>,
 }
 
 impl Progress {
     /// `total` is what is expected, when known (a queue's depth).
     pub fn new(label: impl Into<String>, total: Option<u64>) -> Progress {
+        let label = label.into();
         let now = Instant::now();
+        let bar = match MAKE_BAR.get() {
+            Some(make) if std::io::stderr().is_terminal() => Some(make(&label, total)),
+            _ => None,
+        };
         Progress {
-            label: label.into(),
+            label,
             total,
             done: 0,
             started: now,
             last_shown: now,
-            terminal: std::io::stderr().is_terminal(),
+            bar,
         }
     }
 
     pub fn advance(&mut self, n: u64) {
         self.done += n;
-        let every = if self.terminal { DRAW_EVERY } else { LOG_EVERY };
-        if self.last_shown.elapsed() >= every {
+        if let Some(bar) = &mut self.bar {
+            bar.set(self.done);
+        } else if self.last_shown.elapsed() >= LOG_EVERY {
             self.last_shown = Instant::now();
-            self.show();
+            self.log();
         }
     }
 
@@ -46,41 +73,24 @@ impl Progress {
         self.done
     }
 
-    fn show(&self) {
-        let event = ReplayProgress {
+    fn log(&self) {
+        ReplayProgress {
             what: &self.label,
             done: self.done,
             total: self.total,
             elapsed: self.started.elapsed(),
-        };
-        if !self.terminal {
-            event.emit();
-            return;
         }
-        let (rate, eta) = event.figures();
-        let eta = eta.map_or_else(|| "-".to_string(), |s| format!("{s:.0}s"));
-        let bar = match self.total {
-            Some(t) if t > 0 => {
-                let filled = ((self.done.min(t) as f64 / t as f64) * WIDTH as f64) as usize;
-                format!("[{}{}]", "#".repeat(filled), ".".repeat(WIDTH - filled))
-            }
-            _ => String::new(),
-        };
-        let of = self.total.map(|t| format!("/{t}")).unwrap_or_default();
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r{} {bar} {}{of}  {rate}/s  ETA {eta}   ",
-            self.label, self.done
-        );
-        let _ = err.flush();
+        .emit();
     }
 
-    /// Ends the bar's line (terminal) or logs the final count.
+    /// Leaves the bar's final state (terminal) or logs the final count.
     pub fn finish(&mut self) {
-        self.show();
-        if self.terminal {
-            let _ = writeln!(std::io::stderr());
+        match &mut self.bar {
+            Some(bar) => {
+                bar.set(self.done);
+                bar.finish();
+            }
+            None => self.log(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod invoke;
 pub mod kdb;
 pub mod preflight;
+pub mod progress;
 pub mod replay;
 pub mod run;
 pub mod schema;
@@ -88,7 +89,8 @@ pub fn init_logging(format: &str, default_filter: &str) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        // Above any progress bar (cli::progress).
+        .with_writer(|| progress::LogWriter);
     let _ = if format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {

@@ -127,6 +127,7 @@ impl CommonArgs {
 }
 
 pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
+    super::progress::install_replay_bars();
     let common = match &cmd {
         ReplayCommand::Sqs(a) => &a.common,
         ReplayCommand::Kinesis(a) => &a.common,

@@ -188,7 +188,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             RunSource::Kinesis(_) => "kinesis",
             RunSource::Sqs(_) => "sqs",
         };
-        let progress_task = tickbridge::runner::spawn_progress(stats.clone(), progress, what);
+        // A bar on a terminal; the periodic `progress` lines otherwise.
+        let progress_task = if super::progress::on_terminal() {
+            Some(spawn_bar(stats.clone(), what))
+        } else {
+            tickbridge::runner::spawn_progress(stats.clone(), progress, what)
+        };
         let result = match args.source {
             RunSource::Kinesis(k) => {
                 let starting_position = match k.starting_position.as_str() {
@@ -246,11 +251,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         };
         if let Some(t) = progress_task {
             t.abort();
+            // The summary follows on stdout: no bar left on its line.
+            let _ = super::progress::bars().clear();
         }
         let totals = stats.totals();
         tickbridge::runner::print_summary(what, &totals, started.elapsed());
         result.map_err(|e| anyhow::anyhow!(super::errors::one_line(&e.to_string())))?;
         Ok(exit_code(&totals))
+    })
+}
+
+/// A spinner with the running totals, redrawn a few times a second.
+fn spawn_bar(stats: Arc<Stats>, what: &'static str) -> tokio::task::JoinHandle<()> {
+    let bar = super::progress::bar(what, None);
+    tokio::spawn(async move {
+        loop {
+            let t = stats.totals();
+            bar.set_position(t.records);
+            bar.set_message(format!(
+                "records: {} forwarded, {} duplicates, {} quarantined, {} retried",
+                t.forwarded, t.duplicates, t.quarantined, t.retried
+            ));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     })
 }
 
