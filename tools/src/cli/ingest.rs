@@ -7,7 +7,6 @@
 //! an object failed or was left pending (with `--dry-run`, also when a bad
 //! line was found).
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -114,42 +113,19 @@ pub async fn list(
     Ok(out)
 }
 
-/// Progress over bytes on stderr: a rewritten line on a terminal, a line
-/// per object otherwise.
+/// Progress over bytes: an indicatif bar on a terminal (cli::progress),
+/// the per-object lines in any case.
 struct Progress {
-    total: u64,
     done: u64,
-    started: Instant,
-    last: Instant,
-    tty: bool,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
     fn add(&mut self, bytes: u64) {
         self.done += bytes;
-        if self.tty && self.last.elapsed() >= Duration::from_millis(200) {
-            self.last = Instant::now();
-            self.draw();
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.done);
         }
-    }
-
-    fn draw(&self) {
-        let pct = if self.total > 0 {
-            self.done as f64 * 100.0 / self.total as f64
-        } else {
-            100.0
-        };
-        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r{:5.1}%  {:.1} / {:.1} MB  {:.1} MB/s ",
-            pct,
-            self.done as f64 / 1e6,
-            self.total as f64 / 1e6,
-            self.done as f64 / 1e6 / secs
-        );
-        let _ = err.flush();
     }
 }
 
@@ -174,12 +150,10 @@ pub async fn ingest_all(
     dry_run: bool,
     object_timeout: Duration,
 ) -> Totals {
+    let total: u64 = objects.iter().map(|o| o.size).sum();
     let mut progress = Progress {
-        total: objects.iter().map(|o| o.size).sum(),
         done: 0,
-        started: Instant::now(),
-        last: Instant::now(),
-        tty: std::io::stderr().is_terminal(),
+        bar: super::progress::on_terminal().then(|| super::progress::bytes_bar("ingest", total)),
     };
     let mut totals = Totals {
         objects: objects.len(),
@@ -216,11 +190,9 @@ pub async fn ingest_all(
                 Some(format!("stopped at its checkpoint: {reason}"))
             }
         };
-        if progress.tty {
-            progress.draw();
-            eprintln!();
-        }
-        match note {
+        progress.add(0);
+        // Printed above the bar, not through it.
+        super::progress::bars().suspend(|| match note {
             Some(n) => eprintln!("{}: {n}", listed.object),
             None => eprintln!(
                 "{}: {} rows{}",
@@ -232,7 +204,10 @@ pub async fn ingest_all(
                     String::new()
                 }
             ),
-        }
+        });
+    }
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
     }
     totals
 }

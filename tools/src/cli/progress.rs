@@ -1,5 +1,5 @@
-//! Progress bars (indicatif) on stderr when it is a terminal, for `run`
-//! and `replay`; log lines take their place otherwise (the commands'
+//! Progress bars (indicatif) on stderr when it is a terminal, for `run`,
+//! `replay` and `ingest`; log lines take their place otherwise (the commands'
 //! `progress` / `replay progress` lines), so CI logs and files get no
 //! escape codes.
 //!
@@ -62,6 +62,22 @@ pub fn bar(label: &str, total: Option<u64>) -> ProgressBar {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("#>.");
     let pb = bars().add(pb.with_style(style).with_prefix(label.to_string()));
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+/// A bar over bytes (`ingest`).
+pub fn bytes_bar(label: &str, total: u64) -> ProgressBar {
+    let style = ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("#>.");
+    let pb = bars().add(
+        ProgressBar::new(total)
+            .with_style(style)
+            .with_prefix(label.to_string()),
+    );
     pb.enable_steady_tick(Duration::from_millis(200));
     pb
 }
