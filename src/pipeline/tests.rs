@@ -1061,16 +1061,25 @@ async fn a_failure_inside_an_aggregate_checkpoints_the_sub_records_before_it() {
     assert_eq!(link.confirmed, vec!["trade:a,0,1,2"]);
     // The checkpoint stops at the last done sub-record, in the same two
     // requests as a batch of plain records.
-    assert_eq!(store.checkpoint(&lane).await.unwrap().as_deref(), Some("11:2"));
+    assert_eq!(
+        store.checkpoint(&lane).await.unwrap().as_deref(),
+        Some("11:2")
+    );
     assert_eq!(r.result.summary.dedupe_requests, 2);
 
     // Lambda redelivers from 11, whole aggregate included.
     let mut link = FakeLink::default();
     let r = run(&recs[1..], &store, &mut link, &q, &cfg, &ctx()).await;
     assert!(r.failures.is_empty(), "{:?}", r.failures);
-    assert_eq!(r.result.summary.duplicates, 3, "sub-records 0..=2 not sent again");
+    assert_eq!(
+        r.result.summary.duplicates, 3,
+        "sub-records 0..=2 not sent again"
+    );
     assert_eq!(link.sent, vec!["quote:3", "trade:4,b"]);
-    assert_eq!(store.checkpoint(&lane).await.unwrap().as_deref(), Some("12"));
+    assert_eq!(
+        store.checkpoint(&lane).await.unwrap().as_deref(),
+        Some("12")
+    );
 }
 
 #[tokio::test]
@@ -1093,7 +1102,10 @@ async fn an_aggregate_done_to_its_last_sub_record_checkpoints_the_bare_sequence(
     let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
     assert!(r.failures.is_empty());
     assert_eq!(link.sent, vec!["trade:a,0,1"]);
-    assert_eq!(store.checkpoint(&lane).await.unwrap().as_deref(), Some("11"));
+    assert_eq!(
+        store.checkpoint(&lane).await.unwrap().as_deref(),
+        Some("11")
+    );
     // A bare checkpoint (also every one written before KPL support)
     // covers every sub-record of its sequence number.
     let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
@@ -1120,7 +1132,10 @@ async fn bad_sub_records_are_quarantined_one_by_one_and_the_rest_flows() {
     assert_eq!(positions, vec!["11:1", "11:3"]);
     assert!(items.iter().all(|i| i.failure_id == "11"));
     // Quarantined sub-records count as done.
-    assert_eq!(store.checkpoint(&lane).await.unwrap().as_deref(), Some("11"));
+    assert_eq!(
+        store.checkpoint(&lane).await.unwrap().as_deref(),
+        Some("11")
+    );
 }
 
 #[test]
