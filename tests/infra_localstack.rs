@@ -514,7 +514,13 @@ fn compose_runs_localstack_and_the_stand_in_the_script_expects() {
         users.trim(),
         format!("{}:{}", env["TP_USER"], env["TP_PASSWORD"])
     );
-    assert!(tp_volumes.contains(&format!("../schemas:{}:ro", args.schemas.display())));
+    assert!(tp_volumes.contains(&format!(
+        "../schemas:{}:ro",
+        args.schemas
+            .as_ref()
+            .expect("compose passes --schemas")
+            .display()
+    )));
     assert_eq!(text(&tp["build"]["dockerfile"]), "localstack/Dockerfile.tp");
     assert!(localstack().join("Dockerfile.tp").is_file());
 }

@@ -16,7 +16,7 @@ fn pairs(file: &str) -> Vec<(String, String)> {
         .unwrap_or_else(|e| panic!("{}: {e} (set TICKBRIDGE_KDB_VECTORS)", path.display()));
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines.len() >= 2 && lines.len() % 2 == 0,
+        lines.len() >= 2 && lines.len().is_multiple_of(2),
         "{file}: pairs of lines"
     );
     lines

@@ -16,7 +16,7 @@ fn pairs(file: &str) -> Vec<(String, Vec<u8>)> {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(lines.len() % 2 == 0, "{file}: odd number of lines");
+    assert!(lines.len().is_multiple_of(2), "{file}: odd number of lines");
     lines
         .chunks(2)
         .map(|c| (c[0].to_string(), hex::decode(c[1].trim()).expect("hex")))
