@@ -500,7 +500,9 @@ impl Lambda {
             "invocation {iteration} answered {v}\n{}",
             self.function.tail()
         );
-        if iteration > 0 {
+        if iteration == 0 {
+            self.figures.first_rss_kb = self.function.peak_rss_kb();
+        } else {
             self.figures
                 .invoke_ms
                 .push(got.elapsed.as_secs_f64() * 1000.0);
