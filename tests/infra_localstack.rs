@@ -157,6 +157,7 @@ fn stack_env_holds_the_template_defaults() {
         ("UPD_FUNC", stack.param("UpdFunction")),
         ("PUBLISH_MODE", stack.param("PublishMode")),
         ("BAD_RECORDS", stack.param("BadRecords")),
+        ("CLAIM_CHECK_DELETE", stack.param("ClaimCheckDelete")),
         ("DEDUPE_TTL_SECONDS", stack.param("DedupeTtlSeconds")),
         ("DEADLINE_MARGIN_MS", stack.param("DeadlineMarginMs")),
         ("LOG_LEVEL", stack.param("LogLevel")),

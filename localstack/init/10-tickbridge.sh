@@ -84,7 +84,8 @@ environment="$(printf '{"Variables":{%s}}' "$(
     TICKBRIDGE_SCHEMAS "" \
     TICKBRIDGE_LANES_BY_PARTITION_KEY "$LANES_BY_KEY" \
     TICKBRIDGE_METRICS_NAMESPACE "$METRICS_NAMESPACE" \
-    TICKBRIDGE_LOG "$LOG_LEVEL"
+    TICKBRIDGE_LOG "$LOG_LEVEL" \
+    TICKBRIDGE_CLAIM_CHECK_DELETE "$CLAIM_CHECK_DELETE"
 )\"AWS_ENDPOINT_URL\":\"$LOCALSTACK_ENDPOINT\"")"
 awslocal lambda create-function --function-name "$FUNCTION_NAME" \
   --runtime provided.al2023 --handler bootstrap --architectures "$ARCHITECTURE" \
