@@ -1,6 +1,7 @@
 //! Benchmarks shared by `tickbridge bench` and `cargo bench`: each prints figures.
 
 pub mod bridge;
+mod child;
 pub mod decode;
 pub mod encode;
 pub mod events;

@@ -5,13 +5,13 @@
 //! message forwarded) and a second one over the same messages (every
 //! message a duplicate).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 
+use super::child::start_moto;
 use tickbridge::app::{load_catalog, App, Store};
 use tickbridge::config::Config;
 use tickbridge::dedupe::dynamodb::{ensure_table, DynamoStore};
@@ -34,38 +34,6 @@ pub struct Args {
     /// An SQS + DynamoDB endpoint to use instead of starting moto.
     #[arg(long)]
     pub endpoint: Option<String>,
-}
-
-struct Moto(Child);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_moto() -> anyhow::Result<(Moto, String)> {
-    let python = std::env::var("TICKBRIDGE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let mut child = Command::new(python)
-        .args(["-c", super::MOTO_SERVER_PY])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("cannot start python for moto: {e}"))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("moto: no stdout"))?;
-    let moto = Moto(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let port: u16 = line
-        .trim()
-        .parse()
-        .map_err(|_| anyhow::anyhow!("moto did not start (is moto[server] installed?)"))?;
-    Ok((moto, format!("http://127.0.0.1:{port}")))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

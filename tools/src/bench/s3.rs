@@ -6,10 +6,10 @@
 //! the stand-in runs as a child process (`tickbridge tp`), since it keeps
 //! every row in memory, and so does moto.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use super::child::{start_moto, Reaped};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use tickbridge::app::App;
@@ -43,40 +43,8 @@ const SCHEMA: &str = r#"{"table":"s3bench","route":{"default":true},"csv":{},
 /// parts (and moto's bookkeeping) small for 1 GB.
 const PART: usize = 16 << 20;
 
-struct Child2(Child);
-
-impl Drop for Child2 {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_moto() -> anyhow::Result<(Child2, String)> {
-    let python = std::env::var("TICKBRIDGE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let mut child = Command::new(python)
-        .args(["-c", super::MOTO_SERVER_PY])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("cannot start python for moto: {e}"))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("moto: no stdout"))?;
-    let moto = Child2(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let port: u16 = line
-        .trim()
-        .parse()
-        .map_err(|_| anyhow::anyhow!("moto did not start (is moto[server] installed?)"))?;
-    Ok((moto, format!("http://127.0.0.1:{port}")))
-}
-
 /// The stand-in as a child process on a free port, with the bench schema.
-fn start_tp(schemas: &std::path::Path) -> anyhow::Result<(Child2, String)> {
+fn start_tp(schemas: &std::path::Path) -> anyhow::Result<(Reaped, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -87,7 +55,7 @@ fn start_tp(schemas: &std::path::Path) -> anyhow::Result<(Child2, String)> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    let tp = Child2(child);
+    let tp = Reaped(child);
     let addr = format!("127.0.0.1:{port}");
     let until = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(&addr).is_err() {
