@@ -12,13 +12,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use tickbridge::app::App;
-use tickbridge::config::StoreKind;
 use tickbridge::pipeline::BatchContext;
 use tickbridge::s3::ingest::ObjectStatus;
 use tickbridge::s3::ObjectRef;
 
-use super::invoke::{bridge_settings, needs};
-use super::preflight;
+use super::invoke::{bridge_settings, start_app};
 
 #[derive(clap::Args, Debug)]
 pub struct IngestArgs {
@@ -225,13 +223,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let config = settings.config()?;
     super::validate_tp(&settings, &config)?;
     super::runtime()?.block_on(async move {
-        if config.store == StoreKind::DynamoDb || config.quarantine_queue_url.is_some() {
-            let sdk = tickbridge::aws::sdk_config(None).await;
-            preflight::check(&sdk, &needs(&config, &settings)).await?;
-        }
-        let app = App::init(config)
-            .await
-            .map_err(|e| settings.blame(e.into()))?;
+        let app = start_app(&settings, config).await?;
         let objects = list(app.s3_client().await, &bucket, &prefix).await?;
         let started = Instant::now();
         let t = ingest_all(

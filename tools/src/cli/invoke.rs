@@ -97,6 +97,22 @@ pub fn needs(config: &tickbridge::config::Config, settings: &Settings) -> Needs 
 /// Logs the invocation's summary line, as the Lambda writes it
 /// (`telemetry::BatchDone`: WARN with the reasons when a record failed,
 /// times rounded to microseconds); no metrics on a terminal.
+/// The App for `invoke` and `ingest`: the table and quarantine queue the
+/// settings name are checked first (one cheap call each), and init errors
+/// blame the flag the user typed rather than the variable it set.
+pub async fn start_app(
+    settings: &Settings,
+    config: tickbridge::config::Config,
+) -> anyhow::Result<App> {
+    if config.store == StoreKind::DynamoDb || config.quarantine_queue_url.is_some() {
+        let sdk = tickbridge::aws::sdk_config(None).await;
+        preflight::check(&sdk, &needs(&config, settings)).await?;
+    }
+    App::init(config)
+        .await
+        .map_err(|e| settings.blame(e.into()))
+}
+
 pub fn log_invocation(inv: &Invocation) {
     inv.done(&tickbridge::metrics::MetricsSink::Off);
 }
@@ -115,13 +131,7 @@ pub fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let config = settings.config()?;
     super::validate_tp(&settings, &config)?;
     super::runtime()?.block_on(async move {
-        if config.store == StoreKind::DynamoDb || config.quarantine_queue_url.is_some() {
-            let sdk = tickbridge::aws::sdk_config(None).await;
-            preflight::check(&sdk, &needs(&config, &settings)).await?;
-        }
-        let app = App::init(config)
-            .await
-            .map_err(|e| settings.blame(e.into()))?;
+        let app = start_app(&settings, config).await?;
         let ctx = BatchContext::with_budget("invoke", Duration::from_secs(args.timeout_secs));
         let inv = app.handle(&event, &ctx).await?;
         log_invocation(&inv);
