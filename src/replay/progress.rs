@@ -104,7 +104,8 @@ impl Progress {
 /// it).
 pub struct RateLimit {
     per_second: Option<f64>,
-    started: Instant,
+    // tokio's clock, so a test with paused time sees exact waits.
+    started: tokio::time::Instant,
     taken: f64,
 }
 
@@ -112,7 +113,7 @@ impl RateLimit {
     pub fn new(per_second: Option<f64>) -> RateLimit {
         RateLimit {
             per_second: per_second.filter(|r| *r > 0.0),
-            started: Instant::now(),
+            started: tokio::time::Instant::now(),
             taken: 0.0,
         }
     }
@@ -179,6 +180,10 @@ pub fn parse_rate(s: &str) -> Result<f64, RateError> {
 mod tests {
     use super::*;
 
+    fn ms(x: u64) -> Duration {
+        Duration::from_millis(x)
+    }
+
     #[test]
     fn rates_parse() {
         assert_eq!(parse_rate("200"), Ok(200.0));
@@ -197,7 +202,6 @@ mod tests {
 
     #[test]
     fn a_batch_waits_for_its_last_record_s_turn() {
-        let ms = |x: u64| Duration::from_millis(x);
         // The report: --rate 10/s, one event line of 20 records.
         let mut r = RateLimit::new(Some(10.0));
         assert_eq!(r.wait_for(20, ms(0)), ms(1900));
@@ -214,22 +218,25 @@ mod tests {
         assert_eq!(RateLimit::new(None).wait_for(1000, ms(0)), Duration::ZERO);
     }
 
-    #[tokio::test]
+    /// On tokio's paused clock: the waits `take` sleeps are exactly the
+    /// schedule (`--rate 100/s`: record n at n/100 s), from the first batch on.
+    #[tokio::test(start_paused = true)]
     async fn the_first_batch_is_limited_too() {
         let mut r = RateLimit::new(Some(100.0));
-        let t = Instant::now();
+        let t = tokio::time::Instant::now();
         r.take(20).await;
         // Records 0..=19 at 100/s: the last one's turn is 0.19 s in.
-        assert!(
-            t.elapsed() >= Duration::from_millis(185),
-            "{:?}",
-            t.elapsed()
-        );
+        assert_eq!(t.elapsed(), ms(190));
         r.take(10).await;
-        assert!(
-            t.elapsed() >= Duration::from_millis(285),
-            "{:?}",
-            t.elapsed()
-        );
+        assert_eq!(t.elapsed(), ms(290));
+        // Time spent elsewhere counts: no wait once the schedule is behind.
+        tokio::time::advance(ms(1000)).await;
+        r.take(5).await;
+        assert_eq!(t.elapsed(), ms(1290));
+        // `--rate 10/s --max 1`: one record goes at once.
+        let mut one = RateLimit::new(Some(10.0));
+        let t = tokio::time::Instant::now();
+        one.take(1).await;
+        assert_eq!(t.elapsed(), Duration::ZERO);
     }
 }
