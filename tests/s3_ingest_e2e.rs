@@ -301,3 +301,187 @@ async fn a_missing_object_is_quarantined_and_the_test_event_ignored() {
     let inv = handle(&app, &test, Duration::from_secs(30)).await.unwrap();
     assert_eq!(inv.summary.records, 0);
 }
+
+/// The `tickbridge` command line against moto's S3 and DynamoDB at
+/// `endpoint` and the stand-in: `ingest url` with checkpoints in `table`.
+fn ingest_cmd(
+    endpoint: &str,
+    tp: &tickbridge::tp::RunningTp,
+    (table, quarantine): (&str, &str),
+    schemas: &std::path::Path,
+    url: &str,
+    stderr: std::fs::File,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(s3_support::common::tickbridge_exe());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TICKBRIDGE_") || k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("TICKBRIDGE_S3_FLUSH_ROWS", "1000")
+        .env("TICKBRIDGE_LOG", "info")
+        .args([
+            "ingest",
+            url,
+            "--store",
+            "dynamodb",
+            "--dedupe-table",
+            table,
+        ])
+        .args(["--quarantine-queue-url", quarantine])
+        .args([
+            "--tp",
+            &tp.local_addr().to_string(),
+            "--endpoint-url",
+            endpoint,
+        ])
+        .arg("--schemas")
+        .arg(schemas)
+        .args(["--object-timeout-secs", "8"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .kill_on_drop(true);
+    cmd
+}
+
+/// A process killed (SIGKILL, no chance to clean up) mid-object, caught
+/// with part of the object read and rows confirmed, then a retry: it waits
+/// out the dead process's claim, resumes after the last saved checkpoint
+/// with a ranged GET, and every row arrives once, in order. The kill
+/// lands while the download is stalled, so every confirmed flush had its
+/// checkpoint saved; a kill between the tickerplant's confirm and the
+/// checkpoint write would resend that one flush (the README's guarantee).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_mid_object_resumes_with_nothing_twice_or_lost() {
+    use s3_support::common::http_proxy::{spawn, Action};
+
+    let s3 = s3().await;
+    let b = bucket(&s3).await;
+    let tp = tp().await;
+    let (_, table) = dedupe_table().await;
+    let (_, quarantine) = quarantine_queue().await;
+    let state = (table.as_str(), quarantine.as_str());
+    const N: i64 = 40_000;
+    let text = format!("sym,price,size\n{}", csv_rows("K", 1, N));
+    let size = text.len();
+    put(&s3, &b, "kill.csv", text.into_bytes()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("obj.json"), OBJ_SCHEMA).unwrap();
+    let moto = MotoServer::shared();
+    let upstream: std::net::SocketAddr = format!("127.0.0.1:{}", moto.port()).parse().unwrap();
+    // The object's download passes on 60% of the body, then stalls.
+    let proxy = spawn(upstream, |head| {
+        let line = head.lines().next().unwrap_or_default();
+        // `GET /bucket/kill.csv?x-id=GetObject`, not the listing.
+        if line.starts_with("get ") && line.contains("/kill.csv?x-id=getobject") {
+            Action::Truncate(KILL_AT)
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    const KILL_AT: usize = 40_000 * 16 * 6 / 10;
+    assert!(KILL_AT < size);
+    let url = format!("s3://{b}/kill.csv");
+    let log = dir.path().join("killed.log");
+    let first_started = std::time::Instant::now();
+    let mut first = ingest_cmd(
+        &proxy,
+        &tp,
+        state,
+        dir.path(),
+        &url,
+        std::fs::File::create(&log).unwrap(),
+    )
+    .spawn()
+    .expect("tickbridge starts");
+
+    // Rows arrive, then stop: the download has stalled and every flush
+    // before it is confirmed.
+    let started = std::time::Instant::now();
+    let mut last = (0, std::time::Instant::now());
+    let confirmed = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "rows never stopped arriving (the download did not stall?):\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(status) = first.try_wait().unwrap() {
+            panic!(
+                "the first process ended by itself ({status}) before the kill:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        let n = rows(&tp, "obj").len();
+        if n != last.0 {
+            last = (n, std::time::Instant::now());
+        } else if n > 0 && last.1.elapsed() > Duration::from_millis(1500) {
+            break n;
+        }
+    };
+    first.kill().await.unwrap();
+    assert!(
+        confirmed < N as usize,
+        "the whole object arrived before the kill"
+    );
+
+    // Retries straight to moto: the dead process's claim holds the object
+    // until its deadline (exit 1, "being read by another invocation"),
+    // then one run resumes and finishes it.
+    let mut outputs = Vec::new();
+    let done = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the retry never finished: {outputs:#?}"
+        );
+        let log = dir.path().join(format!("retry-{}.log", outputs.len()));
+        let status = ingest_cmd(
+            &moto.endpoint(),
+            &tp,
+            state,
+            dir.path(),
+            &url,
+            std::fs::File::create(&log).unwrap(),
+        )
+        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
+        .status()
+        .await
+        .unwrap();
+        let stdout = std::fs::read_to_string(log.with_extension("out")).unwrap_or_default();
+        let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+        if status.success() {
+            break stdout;
+        }
+        assert!(
+            stderr.contains("being read by another invocation"),
+            "a retry failed for another reason:\n{stdout}\n{stderr}"
+        );
+        outputs.push(stdout);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // The dead process's claim lasts to its deadline (8 s); a retry that
+    // found it live must not have given it back for the next one.
+    assert!(
+        first_started.elapsed() >= Duration::from_secs(8),
+        "a retry read the object before the killed process's claim expired \
+         ({:?} in, {} retries held off)",
+        first_started.elapsed(),
+        outputs.len()
+    );
+    let resent = N as usize - confirmed;
+    assert!(
+        done.contains(&format!(
+            "1 done, 0 already done, 0 bad, 0 pending; {resent} rows sent"
+        )),
+        "the retry sends only what the killed run had not confirmed ({resent} rows): {done}"
+    );
+    let got: Vec<i64> = rows(&tp, "obj").iter().map(|r| r.1).collect();
+    assert_eq!(got.len(), N as usize, "rows twice or lost");
+    assert_eq!(got, (1..=N).collect::<Vec<_>>(), "every row once, in order");
+}

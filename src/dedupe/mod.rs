@@ -13,6 +13,13 @@ pub use read_only::ReadOnly;
 /// Keys given back in one request: DynamoDB's `TransactWriteItems` limit.
 pub const RELEASE_CHUNK: usize = 100;
 
+/// A release deletes a key while it is in progress; past our claim's
+/// expiry (the invocation deadline) that claim may be another
+/// invocation's. So releases stop this far short of the expiry, more than
+/// any clock skew between invocations; what is not released by then
+/// simply expires.
+pub const RELEASE_BEFORE_EXPIRY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The result of trying to claim one key before forwarding its record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {

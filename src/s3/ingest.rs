@@ -31,7 +31,7 @@ use super::error::S3Error;
 use super::lines::{Cursor, Item};
 use super::object::{open_lines, ObjectLines, ObjectOptions};
 use super::ObjectRef;
-use crate::dedupe::{Claim, DedupeStore, StoreError};
+use crate::dedupe::{Claim, DedupeStore, StoreError, RELEASE_BEFORE_EXPIRY};
 use crate::kdb::MsgType;
 use crate::pipeline::{
     BadRecords, BatchContext, LinkError, PipelineConfig, PublishMode, QuarantineItem,
@@ -202,14 +202,22 @@ where
         },
         Ok(_) => run.read(progress).await,
     };
-    // The claim: completed with the object, else given back for the retry.
+    // Our claim: completed with the object, else given back for the
+    // retry. A claim another invocation holds is not ours to give back:
+    // releasing it would let a third read the object alongside it.
+    let ours = matches!(claim.as_deref(), Ok([Claim::New]));
     let ttl_end_s = ctx.now_ms / 1000 + opts.key_ttl.as_secs() as i64;
-    let end = if status.is_done() {
-        bounded(ctx.deadline, sinks.store.complete(&keys, ttl_end_s)).await
-    } else if claim.is_ok() {
-        bounded(ctx.deadline, sinks.store.release(&keys)).await
-    } else {
-        Ok(())
+    let end = match (ours, status.is_done()) {
+        (true, true) => bounded(ctx.deadline, sinks.store.complete(&keys, ttl_end_s)).await,
+        (true, false) => match ctx.deadline.checked_sub(RELEASE_BEFORE_EXPIRY) {
+            Some(until) if Instant::now() < until => {
+                bounded(until, sinks.store.release(&keys)).await
+            }
+            _ => Err(StoreError::Transient(
+                "deadline: left to expire at the invocation deadline".into(),
+            )),
+        },
+        (false, _) => Ok(()),
     };
     if let Err(e) = end {
         tracing::warn!(object = %object, error = %e, "object claim not settled; it expires at the invocation deadline");

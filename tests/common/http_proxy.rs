@@ -1,6 +1,7 @@
 //! A loopback HTTP/1.1 proxy in front of an emulator (moto) that can delay
 //! or answer requests itself, for faults the emulator cannot make: a slow
-//! DynamoDB, a write refused between confirm and commit.
+//! DynamoDB, a write refused between confirm and commit, an S3 download
+//! that stalls mid-object.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,12 +9,17 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// What the proxy does with one request, decided from its head.
+#[derive(Clone, Copy)]
 pub enum Action {
     Forward,
     /// Forward after this long.
     Delay(Duration),
     /// Answer `400` with this JSON body, as DynamoDB answers an error.
     Refuse(&'static str),
+    /// Forward, but pass on only this many bytes of the response body,
+    /// then hold the connection open sending nothing: a download stalled
+    /// mid-way, so the client is caught with part of it read.
+    Truncate(usize),
 }
 
 /// Reads one HTTP/1.1 message: the head (through the blank line) and a
@@ -54,7 +60,8 @@ pub async fn spawn(
         while let Ok((mut client, _)) = listener.accept().await {
             tokio::spawn(async move {
                 while let Some((head, body)) = read_http(&mut client).await {
-                    match decide(&head.to_ascii_lowercase()) {
+                    let action = decide(&head.to_ascii_lowercase());
+                    match action {
                         Action::Refuse(err) => {
                             let reply = format!(
                                 "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n",
@@ -68,7 +75,7 @@ pub async fn spawn(
                             continue;
                         }
                         Action::Delay(d) => tokio::time::sleep(d).await,
-                        Action::Forward => {}
+                        Action::Forward | Action::Truncate(_) => {}
                     }
                     let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
                         return;
@@ -81,9 +88,18 @@ pub async fn spawn(
                     let Some((rhead, rbody)) = read_http(&mut up).await else {
                         return;
                     };
+                    let pass = match action {
+                        Action::Truncate(n) => n.min(rbody.len()),
+                        _ => rbody.len(),
+                    };
                     if client.write_all(rhead.as_bytes()).await.is_err()
-                        || client.write_all(&rbody).await.is_err()
+                        || client.write_all(&rbody[..pass]).await.is_err()
                     {
+                        return;
+                    }
+                    if pass < rbody.len() {
+                        // Until the client gives up or the test ends.
+                        tokio::time::sleep(Duration::from_secs(600)).await;
                         return;
                     }
                 }

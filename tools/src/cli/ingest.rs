@@ -33,8 +33,11 @@ pub struct IngestArgs {
     /// The DynamoDB table (with `--store dynamodb`).
     #[arg(long)]
     pub dedupe_table: Option<String>,
-    /// SQS queue for bad lines; default `TICKBRIDGE_QUARANTINE_QUEUE_URL`
-    /// (none: bad lines are logged).
+    /// SQS queue for bad lines; default `TICKBRIDGE_QUARANTINE_QUEUE_URL`.
+    /// Required with `--store dynamodb` (a bad line is committed once
+    /// quarantined, so it must land somewhere durable) unless
+    /// `TICKBRIDGE_BAD_RECORDS=fail`; with `--store memory` and no queue,
+    /// bad lines are logged.
     #[arg(long)]
     pub quarantine_queue_url: Option<String>,
     /// Schema directory (default: the embedded examples).
