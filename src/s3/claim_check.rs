@@ -119,7 +119,11 @@ impl ClaimCheck for S3ClaimCheck {
             .await;
             for (p, r) in chunk.iter().zip(results) {
                 if let Err(e) = r {
-                    tracing::warn!(object = %p.object, error = %e, "claim-check object not deleted after commit");
+                    crate::telemetry::ClaimCheckNotDeleted {
+                        object: &p.object,
+                        error: &e,
+                    }
+                    .emit();
                 }
             }
         }

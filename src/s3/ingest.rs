@@ -220,7 +220,7 @@ where
         (false, _) => Ok(()),
     };
     if let Err(e) = end {
-        tracing::warn!(object = %object, error = %e, "object claim not settled; it expires at the invocation deadline");
+        crate::telemetry::ObjectClaimUnsettled { object, error: &e }.emit();
     }
     run.done_report(status)
 }
@@ -313,7 +313,11 @@ impl<S: DedupeStore, L: TickerplantLink, Q: QuarantineSink> Run<'_, S, L, Q> {
         if let Err(Stop::Pending(r) | Stop::Bad(r)) = self.advance(DONE.to_string()).await {
             return ObjectStatus::Pending { reason: r };
         }
-        tracing::warn!(object = %self.object, %reason, "S3 object quarantined");
+        crate::telemetry::ObjectQuarantined {
+            object: self.object,
+            reason: &reason,
+        }
+        .emit();
         ObjectStatus::Bad { reason }
     }
 
@@ -574,7 +578,13 @@ impl<S: DedupeStore, L: TickerplantLink, Q: QuarantineSink> Run<'_, S, L, Q> {
         let object = self.object;
         let refused = |table: &str, rows: usize, e: LinkError| match e {
             LinkError::Remote(q) => {
-                tracing::error!(object = %object, table, rows, q_error = %q, "tickerplant refused an update; the object stops at its checkpoint");
+                crate::telemetry::ObjectUpdateRefused {
+                    object,
+                    table,
+                    rows,
+                    q_error: &q,
+                }
+                .emit();
                 Stop::Pending(format!("tickerplant refused {rows} rows of {table}: '{q}"))
             }
             e => Stop::Pending(e.reason()),

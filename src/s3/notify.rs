@@ -106,20 +106,12 @@ fn add_to_summary(summary: &mut Summary, report: &ObjectReport) {
     summary.quarantined += report.quarantined;
 }
 
-fn log_object(r: &ObjectReport, started: Instant) {
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    match &r.status {
-        ObjectStatus::Pending { reason } => tracing::warn!(
-            object = %r.object, resumed_after = r.resumed_after, rows = r.rows,
-            bytes = r.bytes, quarantined = r.quarantined, ms, %reason,
-            "S3 object stopped at its checkpoint; the notification is retried"
-        ),
-        status => tracing::info!(
-            object = %r.object, resumed_after = r.resumed_after, rows = r.rows,
-            bytes = r.bytes, quarantined = r.quarantined, ms, status = ?status,
-            "S3 object ingested"
-        ),
+fn log_object(report: &ObjectReport, started: Instant) {
+    crate::telemetry::ObjectRead {
+        report,
+        ms: started.elapsed().as_secs_f64() * 1000.0,
     }
+    .emit();
 }
 
 /// One notification delivered to Lambda (directly or by EventBridge).

@@ -22,17 +22,12 @@ impl Write for Buffer {
     }
 }
 
-/// The subscriber the Lambda installs (`lambda::init_json_logging`),
-/// writing into a buffer.
+/// The subscriber the Lambda installs (`lambda::init_json_logging`:
+/// `xray::log`'s flat lines), writing into a buffer.
 fn subscriber(buf: Buffer) -> impl tracing::Subscriber + Send + Sync {
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || buf.clone())
-        .finish()
+    crate::xray::log::subscriber(tracing_subscriber::EnvFilter::new("debug"), move || {
+        buf.clone()
+    })
 }
 
 /// Runs `f` with the JSON subscriber; returns each line parsed, after

@@ -22,6 +22,7 @@ mod batch;
 mod link;
 mod replay;
 mod runner;
+mod s3;
 
 pub use batch::{
     failed_as_bad, position, BadRecord, BadRecordOutcome, BatchDone, CommitIncomplete,
@@ -32,6 +33,9 @@ pub use replay::{ReplayDone, ReplayProgress, ReplayStarted};
 pub use runner::{
     AwsRetry, DeleteFailed, FunctionError, OnFailureSent, PollDone, PollStarted, RunnerProgress,
     RunnerSummary, ShardFinished, ShardStarted,
+};
+pub use s3::{
+    ClaimCheckNotDeleted, ObjectClaimUnsettled, ObjectQuarantined, ObjectRead, ObjectUpdateRefused,
 };
 
 #[cfg(test)]
