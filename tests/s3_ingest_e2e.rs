@@ -485,3 +485,112 @@ async fn a_process_killed_mid_object_resumes_with_nothing_twice_or_lost() {
     assert_eq!(got.len(), N as usize, "rows twice or lost");
     assert_eq!(got, (1..=N).collect::<Vec<_>>(), "every row once, in order");
 }
+
+/// The real `bootstrap` behind a runtime API on loopback: an S3
+/// notification delivered directly and one by EventBridge are read into
+/// the tickerplant and answered with an empty batch response; the same
+/// notification again sends nothing; an object that stops at its
+/// checkpoint (tickerplant gone) is the invocation's error, which is what
+/// makes Lambda retry an asynchronous invocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_binary_reads_direct_and_eventbridge_notifications() {
+    use std::sync::Arc;
+    use tickbridge_tools::bench::lambda_process::Function;
+    use tickbridge_tools::bench::runtime_api::{Answer, RuntimeApi};
+
+    let step = Duration::from_secs(30);
+    let s3 = s3().await;
+    let b = bucket(&s3).await;
+    let tp = tp().await;
+    let trades = |from: i64, to: i64| -> Vec<u8> {
+        (from..=to)
+            .map(|n| {
+                format!(
+                    "{{\"type\":\"trade\",\"id\":\"s3-{n}\",\"sym\":\"L\",\"price\":1.5,\"size\":{n},\"side\":\"B\"}}\n"
+                )
+            })
+            .collect::<String>()
+            .into_bytes()
+    };
+    let e1 = put(&s3, &b, "day/1.jsonl", trades(1, 300)).await;
+    let e2 = put(&s3, &b, "day/2.jsonl", trades(301, 500)).await;
+    let e3 = put(&s3, &b, "day/3.jsonl", trades(501, 510)).await;
+
+    let mut api = RuntimeApi::bind().await.unwrap();
+    let endpoint = MotoServer::shared().endpoint();
+    let mut function = Function::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_bootstrap")),
+        api.addr,
+        tp.local_addr(),
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("TICKBRIDGE_LOG", "info"),
+            ("TICKBRIDGE_TP_CONNECT_TIMEOUT_MS", "200"),
+        ],
+        true,
+    )
+    .unwrap();
+    api.wait_ready(step)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.tail()));
+
+    let mut invoke = async |id: &str, event: serde_json::Value| {
+        api.invoke(id, Arc::from(event.to_string().into_bytes()), step)
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"))
+            .answer
+    };
+    let ok = |id: &str, answer: Answer| match answer {
+        Answer::Response(body) => assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            serde_json::json!({"batchItemFailures": []}),
+            "{id}"
+        ),
+        Answer::Error(doc) => panic!("{id}: {}", String::from_utf8_lossy(&doc)),
+    };
+    let direct = notification(&[(&b, "day/1.jsonl", &e1)]);
+    ok("direct", invoke("direct", direct.clone()).await);
+    ok(
+        "eventbridge",
+        invoke("eventbridge", eventbridge(&b, "day/2.jsonl", &e2)).await,
+    );
+    ok("again", invoke("again", direct).await);
+    let sizes: Vec<i64> = rows(&tp, "trade").iter().map(|r| r.1).collect();
+    assert_eq!(
+        sizes,
+        (1..=500).collect::<Vec<_>>(),
+        "every row once, in order"
+    );
+
+    // No tickerplant: the object stops at its checkpoint, and the
+    // invocation fails naming it.
+    tp.shutdown().await;
+    let answer = invoke("pending", notification(&[(&b, "day/3.jsonl", &e3)])).await;
+    let Answer::Error(doc) = answer else {
+        panic!("a pending object was answered as done\n{}", function.tail());
+    };
+    let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    let message = doc["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("s3://{b}/day/3.jsonl")),
+        "the error names the object: {doc}"
+    );
+    assert!(function.running(), "bootstrap exited");
+
+    // The object lines are flat JSON with a plain status.
+    let lines: Vec<serde_json::Value> = function
+        .stdout_lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON on stdout: {l}")))
+        .collect();
+    let statuses: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["object"].is_string() && l["status"].is_string())
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["done", "done", "already_done", "pending"]);
+}
