@@ -115,7 +115,7 @@ fn a_missing_queue_stream_or_table_is_one_short_line_at_start() {
                 .map(String::from)
                 .collect(),
             "--dlq",
-            format!("--dlq {queue}: "),
+            format!("--dlq {queue}: SQS GetQueueAttributes failed: QueueDoesNotExist"),
         ),
     ];
     for (args, flag, want) in cases {

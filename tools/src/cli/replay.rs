@@ -174,7 +174,14 @@ pub fn run(cmd: ReplayCommand) -> anyhow::Result<ExitCode> {
             async move {
                 depth(&sqs, &url)
                     .await
-                    .map_err(|e| super::errors::usage(anyhow::anyhow!("{flag} {url}: {}", one_line(&e.to_string()))))
+                    // The flag names the queue; the error need not again.
+                    .map_err(|e| {
+                        super::errors::usage(anyhow::anyhow!(
+                            "{flag} {url}: SQS {} failed: {}",
+                            e.op,
+                            one_line(&e.cause)
+                        ))
+                    })
             }
         };
         let plan = match &cmd {
