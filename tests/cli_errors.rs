@@ -16,9 +16,7 @@ fn tickbridge(args: &[&str]) -> Command {
     let mut cmd = Command::new(common::tickbridge_exe());
     cmd.args(args)
         .env("TICKBRIDGE_LOG", "error")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
+        .envs(common::EMULATOR_AWS_ENV)
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("TICKBRIDGE_TP")
         .env_remove("TICKBRIDGE_STORE")

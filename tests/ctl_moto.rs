@@ -155,10 +155,7 @@ fn ctl(moto: &MotoServer, args: &[&str]) -> Output {
         .args(args)
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(common::EMULATOR_AWS_ENV)
         .arg("--endpoint-url")
         .arg(moto.endpoint())
         .output()
@@ -369,9 +366,7 @@ async fn endpoint_from_the_environment_and_unknown_functions() {
         .args(["ctl", "--function", &d.qualified, "--json", "status"])
         .env_remove("AWS_PROFILE")
         .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
+        .envs(common::EMULATOR_AWS_ENV)
         .output()
         .unwrap();
     assert!(

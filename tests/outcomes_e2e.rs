@@ -339,9 +339,7 @@ async fn a_slow_dynamodb_cannot_hold_claims_or_releases_past_the_deadline() {
         ],
     );
     cmd.env("AWS_ENDPOINT_URL", &slow)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
+        .envs(common::EMULATOR_AWS_ENV)
         .env("TICKBRIDGE_BAD_RECORDS", "fail");
     let started = Instant::now();
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())

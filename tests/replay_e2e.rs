@@ -242,9 +242,7 @@ async fn killed_mid_replay_and_run_again_loses_and_duplicates_nothing() {
                 "8",
             ])
             .args(["--endpoint", &MotoServer::shared().endpoint()])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
+            .envs(common::EMULATOR_AWS_ENV)
             .env("TICKBRIDGE_TP_READ_TIMEOUT_MS", "20000")
             // The proxy freezes the link right after a chaser, a batch
             // boundary only in async mode (one chaser per batch); without

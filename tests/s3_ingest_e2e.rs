@@ -313,15 +313,10 @@ fn ingest_cmd(
     stderr: std::fs::File,
 ) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(s3_support::common::tickbridge_exe());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TICKBRIDGE_") || k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
+    for k in s3_support::common::inherited_settings() {
+        cmd.env_remove(k);
     }
-    cmd.env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    cmd.envs(s3_support::common::EMULATOR_AWS_ENV)
         .env("TICKBRIDGE_S3_FLUSH_ROWS", "1000")
         .env("TICKBRIDGE_LOG", "info")
         .args([

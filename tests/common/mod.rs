@@ -86,6 +86,24 @@ pub mod http_proxy;
 pub mod kinesis_local;
 pub mod moto;
 
+/// The test's own `TICKBRIDGE_*` and `AWS_*` variables, which a child
+/// `tickbridge` must not inherit: each test says what its child sees.
+pub fn inherited_settings() -> Vec<String> {
+    std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("TICKBRIDGE_") || k.starts_with("AWS_"))
+        .collect()
+}
+
+/// Credentials and region an emulator accepts, and no instance metadata
+/// lookups (they would wait for a host that is not there).
+pub const EMULATOR_AWS_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
 /// The `tickbridge` command line. It is the tools package's binary, not
 /// this package's, so cargo does not build it for these tests: the test
 /// command (`scripts/test`) builds the whole workspace first. It sits in

@@ -178,15 +178,10 @@ pub fn runner(
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("runner.log");
     let mut cmd = Command::new(common::tickbridge_exe());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TICKBRIDGE_") || k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
+    for k in common::inherited_settings() {
+        cmd.env_remove(k);
     }
-    cmd.env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    cmd.envs(common::EMULATOR_AWS_ENV)
         .env("AWS_ENDPOINT_URL_KINESIS", &emu.kinesis_endpoint)
         .env("AWS_ENDPOINT_URL_SQS", &emu.moto_endpoint)
         .env("AWS_ENDPOINT_URL_DYNAMODB", &emu.moto_endpoint)
