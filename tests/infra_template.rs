@@ -1,7 +1,7 @@
-//! infra/template.yaml: cfn-lint clean, checkov without failed checks (each
-//! skip justified), environment names and values the config parser
-//! accepts, the settings the deployment must have, and a dedupe table
-//! shaped as the store expects.
+//! infra/template.yaml: cfn-lint and `sam validate --lint` clean, checkov
+//! without failed checks (each skip justified), environment names and
+//! values the config parser accepts, the settings the deployment must
+//! have, and a dedupe table shaped as the store expects.
 
 mod infra_support;
 
@@ -46,6 +46,52 @@ fn cfn_lint_is_clean() {
     let out = cfn_lint(&broken);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("E3030"));
+}
+
+/// `sam validate --lint` (the SAM CLI's own reading of the template and its
+/// cfn-lint rules). `TICKBRIDGE_SAM` names the executable (scripts/test
+/// installs it in `.venv-sam`), else `sam` on PATH.
+fn sam_validate(path: &std::path::Path) -> std::process::Output {
+    let sam = std::env::var_os("TICKBRIDGE_SAM").unwrap_or_else(|| "sam".into());
+    Command::new(&sam)
+        .args(["validate", "--lint", "--region", "us-east-1", "--template"])
+        .arg(path)
+        .env("SAM_CLI_TELEMETRY", "0")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (scripts/test installs the SAM CLI: tests/requirements-sam.txt)",
+                sam.to_string_lossy()
+            )
+        })
+}
+
+#[test]
+fn sam_validate_lint_is_clean() {
+    let out = sam_validate(&template_path());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.contains("is a valid SAM Template"),
+        "sam validate --lint ({}):\n{said}",
+        out.status
+    );
+    // It really reads the file: a GetAtt of a resource that is not there.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("template.yaml");
+    let text = std::fs::read_to_string(template_path()).unwrap();
+    assert!(text.contains("!GetAtt DedupeTable.Arn"));
+    std::fs::write(
+        &broken,
+        text.replace("!GetAtt DedupeTable.Arn", "!GetAtt NoSuchTable.Arn"),
+    )
+    .unwrap();
+    let out = sam_validate(&broken);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("E1010"));
 }
 
 /// `checkov` next to the test Python (a virtualenv's bin), else on PATH.
