@@ -283,6 +283,7 @@ impl App {
             s3.clone(),
             config.s3.claim_check_max_bytes,
             config.s3.claim_check_delete,
+            config.s3.claim_check_concurrency,
         );
         App {
             config,
@@ -302,6 +303,7 @@ impl App {
             self.s3.clone(),
             self.config.s3.claim_check_max_bytes,
             self.config.s3.claim_check_delete,
+            self.config.s3.claim_check_concurrency,
         );
         self
     }

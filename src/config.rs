@@ -79,6 +79,9 @@ pub struct S3Settings {
     /// Larger claim-checked objects are bad records, refused before reading.
     pub claim_check_max_bytes: u64,
     pub claim_check_delete: crate::s3::claim_check::DeleteMode,
+    /// Claim-checked objects fetched at once: memory is bounded by this
+    /// many times `claim_check_max_bytes`.
+    pub claim_check_concurrency: usize,
     /// Object ingestion confirms and checkpoints at least every this many
     /// rows and every this many bytes read.
     pub flush_rows: usize,
@@ -104,6 +107,10 @@ fn s3_settings(vars: &Vars) -> Result<S3Settings, ConfigError> {
     };
     Ok(S3Settings {
         claim_check_max_bytes: bytes("TICKBRIDGE_CLAIM_CHECK_MAX_BYTES")?,
+        claim_check_concurrency: positive(
+            "TICKBRIDGE_CLAIM_CHECK_CONCURRENCY",
+            vars.parse("TICKBRIDGE_CLAIM_CHECK_CONCURRENCY", "a number of fetches")?,
+        )? as usize,
         claim_check_delete: vars.choice(
             "TICKBRIDGE_CLAIM_CHECK_DELETE",
             &[
@@ -150,6 +157,7 @@ pub const VARS: &[(&str, &str)] = &[
     ("TICKBRIDGE_LOG", "info"),
     ("TICKBRIDGE_CLAIM_CHECK_MAX_BYTES", "16777216"),
     ("TICKBRIDGE_CLAIM_CHECK_DELETE", "never"),
+    ("TICKBRIDGE_CLAIM_CHECK_CONCURRENCY", "4"),
     ("TICKBRIDGE_S3_FLUSH_ROWS", "100000"),
     ("TICKBRIDGE_S3_FLUSH_BYTES", "8388608"),
     ("TICKBRIDGE_S3_MAX_LINE_BYTES", "1048576"),
@@ -425,6 +433,7 @@ mod tests {
         assert_eq!(c.pipeline.key_ttl, Duration::from_secs(604_800));
         assert_eq!(c.pipeline.upd_func, ".u.upd");
         assert!(c.pipeline.transport_dedupe);
+        assert_eq!(c.s3.claim_check_concurrency, 4);
     }
 
     #[test]
@@ -447,6 +456,8 @@ mod tests {
         for (var, value) in [
             ("TICKBRIDGE_PREFLIGHT", "maybe"),
             ("TICKBRIDGE_TP_MAX_MESSAGE_BYTES", "12"),
+            ("TICKBRIDGE_CLAIM_CHECK_CONCURRENCY", "0"),
+            ("TICKBRIDGE_S3_FLUSH_ROWS", "0"),
         ] {
             let err = Config::from_vars(vars(&[("TICKBRIDGE_STORE", "memory"), (var, value)]))
                 .unwrap_err();

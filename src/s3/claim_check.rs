@@ -81,12 +81,13 @@ pub struct S3ClaimCheck {
 }
 
 impl S3ClaimCheck {
-    pub fn new(s3: LazyS3, max_bytes: u64, delete: DeleteMode) -> S3ClaimCheck {
+    /// `concurrency` objects at once, each at most `max_bytes`.
+    pub fn new(s3: LazyS3, max_bytes: u64, delete: DeleteMode, concurrency: usize) -> S3ClaimCheck {
         S3ClaimCheck {
             s3,
             fetch: FetchOptions { max_bytes },
             delete,
-            concurrency: 4,
+            concurrency: concurrency.max(1),
         }
     }
 
