@@ -2,7 +2,7 @@
 //! at its first record that is not done, and nothing after it in that lane
 //! is sent, quarantined or committed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use base64::Engine;
@@ -404,7 +404,7 @@ impl<D: Decoder> Batch<'_, D> {
             claim_into(
                 store,
                 &mut self.slots,
-                &wanted,
+                wanted,
                 self.ctx,
                 cfg,
                 KeyKind::Message,
@@ -471,25 +471,35 @@ impl<D: Decoder> Batch<'_, D> {
         }
         self.summary.stage_ms.decode = ms_since(td);
         self.slots.settle_cuts(&self.lanes);
-        let mut first_with: HashMap<String, usize> = HashMap::new();
-        let mut wanted = Vec::new();
-        for (i, key) in keyed {
-            if self.slots.work[i] != Work::Todo {
+        // Keys are producers' business ids: a seeded hash (foldhash), as
+        // fast as Fx on short strings and not open to chosen collisions.
+        let mut seen: HashSet<&str, foldhash::fast::RandomState> =
+            HashSet::with_capacity_and_hasher(keyed.len(), Default::default());
+        let mut first = Vec::with_capacity(keyed.len());
+        for (i, key) in &keyed {
+            if self.slots.work[*i] != Work::Todo {
+                first.push(false);
                 continue;
             }
             // A second record with a key already in this batch is a
             // duplicate: the first carries the same business data, and is
             // retried if it does not get through.
-            if first_with.insert(key.clone(), i).is_some() {
-                self.slots.work[i] = Work::Done(RecordState::Duplicate);
-            } else {
-                wanted.push((i, key));
+            let new = seen.insert(key.as_str());
+            if !new {
+                self.slots.work[*i] = Work::Done(RecordState::Duplicate);
             }
+            first.push(new);
         }
+        drop(seen);
+        let wanted: Vec<(usize, String)> = keyed
+            .into_iter()
+            .zip(first)
+            .filter_map(|(k, first)| first.then_some(k))
+            .collect();
         claim_into(
             store,
             &mut self.slots,
-            &wanted,
+            wanted,
             self.ctx,
             self.cfg,
             KeyKind::Payload,
@@ -662,16 +672,20 @@ const RELEASE_BEFORE_EXPIRY: std::time::Duration = std::time::Duration::from_mil
 async fn claim_into<S: DedupeStore>(
     store: &S,
     slots: &mut Slots,
-    wanted: &[(usize, String)],
+    wanted: Vec<(usize, String)>,
     ctx: &BatchContext,
     cfg: &PipelineConfig,
     kind: KeyKind,
 ) {
-    for chunk in wanted.chunks(cfg.claim_chunk.max(1)) {
+    // The keys move into the store's request and from there into the
+    // slots: no copy per key.
+    let mut wanted = wanted.into_iter().peekable();
+    let chunk_len = cfg.claim_chunk.max(1);
+    while wanted.peek().is_some() {
+        let (records, keys): (Vec<usize>, Vec<String>) = wanted.by_ref().take(chunk_len).unzip();
         let outcome = if ctx.remaining() < cfg.deadline_margin {
             Err("deadline: key claims stopped before this record".to_string())
         } else {
-            let keys: Vec<String> = chunk.iter().map(|(_, k)| k.clone()).collect();
             let claims = store.claim(&keys, ctx.now_ms, ctx.deadline_ms);
             match tokio::time::timeout_at(ctx.deadline.into(), claims).await {
                 Ok(Ok(claims)) => Ok(claims),
@@ -682,21 +696,21 @@ async fn claim_into<S: DedupeStore>(
         let claims = match outcome {
             Ok(claims) => claims,
             Err(reason) => {
-                for (i, _) in chunk {
-                    slots.work[*i] = Work::pending(reason.clone());
+                for i in records {
+                    slots.work[i] = Work::pending(reason.clone());
                 }
                 continue;
             }
         };
-        for ((i, key), claim) in chunk.iter().zip(claims) {
+        for ((i, key), claim) in records.into_iter().zip(keys).zip(claims) {
             match claim {
                 Claim::New => match kind {
-                    KeyKind::Message => slots.message_key[*i] = Some(key.clone()),
-                    KeyKind::Payload => slots.payload_key[*i] = Some(key.clone()),
+                    KeyKind::Message => slots.message_key[i] = Some(key),
+                    KeyKind::Payload => slots.payload_key[i] = Some(key),
                 },
-                Claim::Completed => slots.work[*i] = Work::Done(RecordState::Duplicate),
+                Claim::Completed => slots.work[i] = Work::Done(RecordState::Duplicate),
                 Claim::InProgress => {
-                    slots.work[*i] =
+                    slots.work[i] =
                         Work::pending(format!("key {key} is in progress in another invocation"))
                 }
             }

@@ -45,6 +45,8 @@ pub struct SchemaLane {
     catalog: Arc<Catalog>,
     payload_keys: bool,
     builder: BatchBuilder,
+    /// The last record's source ARN and its [`source_name`].
+    source: (String, String),
     /// Batch indices of the records in each run of `builder`.
     run_records: Vec<Vec<usize>>,
 }
@@ -53,11 +55,16 @@ impl LaneRows for SchemaLane {
     type Error = RecordError;
 
     fn push(&mut self, index: usize, record: &Record) -> Result<Option<String>, RecordError> {
-        let rows = self.catalog.decode_record(
-            &record.payload,
-            source_name(&record.source_arn),
-            &mut self.builder,
-        )?;
+        // A lane's records share their source: its name is found once.
+        if self.source.0 != record.source_arn {
+            self.source = (
+                record.source_arn.clone(),
+                source_name(&record.source_arn).to_string(),
+            );
+        }
+        let rows =
+            self.catalog
+                .decode_record(&record.payload, &self.source.1, &mut self.builder)?;
         if self.run_records.len() <= rows.run {
             self.run_records.resize_with(rows.run + 1, Vec::new);
         }
@@ -92,6 +99,7 @@ impl Decoder for SchemaDecoder {
             catalog: self.catalog.clone(),
             payload_keys: self.payload_keys,
             builder: BatchBuilder::new(),
+            source: (String::new(), source_name("").to_string()),
             run_records: Vec::new(),
         }
     }

@@ -126,7 +126,12 @@ impl Catalog {
             });
         };
         let (run_idx, mark) = out.begin(ti, table);
-        let mut key = (!table.payload_key.is_empty()).then(|| table.name().to_string());
+        // Room for a business id or two: the key is not grown piecemeal.
+        let mut key = (!table.payload_key.is_empty()).then(|| {
+            let mut k = String::with_capacity(table.name().len() + 48);
+            k.push_str(table.name());
+            k
+        });
         let BatchBuilder {
             runs, syms, tape, ..
         } = out;
@@ -443,6 +448,11 @@ fn key_part<'t>(tape: &Tape, text: &'t str, i: usize) -> Option<Cow<'t, str>> {
 }
 
 fn push_escaped(out: &mut String, s: &str) {
+    // Business ids rarely hold these: the common case is one copy.
+    if memchr::memchr3(b'#', b',', b'\\', s.as_bytes()).is_none() {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         if matches!(c, '#' | ',' | '\\') {
             out.push('\\');

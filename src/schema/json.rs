@@ -237,8 +237,15 @@ impl Tape {
             let v = i + 1;
             let (start, end) = (k.start as usize, k.end as usize);
             let found = match k.kind {
+                // The first byte before the rest: most keys differ there;
+                // and keys are short, so the bytes are compared inline
+                // rather than by a call to memcmp.
                 Kind::Str => {
-                    end.saturating_sub(start) == want.len() && bytes.get(start..end) == Some(want)
+                    end.saturating_sub(start) == want.len()
+                        && bytes.get(start) == want.first()
+                        && bytes
+                            .get(start..end)
+                            .is_some_and(|k| k.iter().zip(want).all(|(a, b)| a == b))
                 }
                 // Unescaping never lengthens a key.
                 _ => {
@@ -329,6 +336,37 @@ fn syntax(offset: usize, reason: &'static str) -> JsonError {
     JsonError::Syntax { offset, reason }
 }
 
+/// Where a JSON string's plain run ends: the offset of the first quote,
+/// backslash or control character in `b` (`b.len()` if none). Eight bytes
+/// at a time (SWAR): most strings in records are short, where a SIMD
+/// search's call costs more than it saves.
+#[inline]
+pub(crate) fn string_stop(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // High bit set in each byte of `v` that is zero; the lowest flagged
+    // byte is always a true zero (a borrow only flags bytes above one).
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let hits = zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    let tail = b.get(i..).unwrap_or(&[]);
+    i + tail
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .unwrap_or(tail.len())
+}
+
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
@@ -353,10 +391,10 @@ impl Parser<'_> {
         loop {
             let rest = self.b.get(self.i..).unwrap_or(&[]);
             // Plain bytes are the common case: skip them in one pass.
-            let plain = rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                .ok_or_else(|| syntax(self.b.len(), "unterminated string"))?;
+            let plain = string_stop(rest);
+            if plain == rest.len() {
+                return Err(syntax(self.b.len(), "unterminated string"));
+            }
             self.i += plain;
             match self.peek() {
                 Some(b'"') => {
@@ -502,6 +540,34 @@ fn unescape(raw: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn string_stop_finds_the_first_quote_backslash_or_control() {
+        let cases: [(&[u8], usize); 8] = [
+            (b"", 0),
+            (b"abc", 3),
+            (b"abcdefgh\"", 8),
+            (b"abcdefghijklmnop\\", 16),
+            (b"ab\x01cdefgh\"", 2),
+            (b"\xe6\x97\xa5\xe6\x9c\xac!\x1f", 7),
+            (b"\x7f\xff\x20\x21\x5b\x5d\x23\x24\x1f\"", 8),
+            (b"0123456\"\\", 7),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(string_stop(bytes), want, "{bytes:?}");
+        }
+        // Every position of every stop byte, after bytes that are near it.
+        for stop in [b'"', b'\\', 0u8, 0x1f] {
+            for at in 0..20 {
+                let mut b = vec![b'!'; 24];
+                for (n, c) in b.iter_mut().enumerate() {
+                    *c = [b'!', b'#', 0x21, 0x5d, 0x20, 0xff][n % 6];
+                }
+                b[at] = stop;
+                assert_eq!(string_stop(&b), at, "{stop:#x} at {at}");
+            }
+        }
+    }
+
     use super::*;
 
     fn parse(s: &str) -> Result<Tape, JsonError> {

@@ -79,40 +79,16 @@ struct SqsAttribute {
     string_value: Option<String>,
 }
 
-/// A Kinesis event as Lambda sends it, every field present and no string
-/// escaped: read in one pass, borrowing from the event text.
-#[derive(Deserialize)]
-struct KinesisFast<'a> {
-    #[serde(rename = "Records", borrow)]
-    records: Vec<KinesisFastRecord<'a>>,
-}
-
-#[derive(Deserialize)]
-struct KinesisFastRecord<'a> {
-    #[serde(rename = "eventSource")]
-    event_source: Option<&'a str>,
-    #[serde(rename = "eventID")]
-    event_id: &'a str,
-    #[serde(rename = "eventSourceARN")]
-    event_source_arn: &'a str,
-    #[serde(borrow)]
-    kinesis: KinesisFastData<'a>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct KinesisFastData<'a> {
-    sequence_number: &'a str,
-    partition_key: &'a str,
-    data: &'a str,
-    approximate_arrival_timestamp: Option<f64>,
-}
-
 /// Whether a Lambda event is an S3 notification delivered directly
 /// (`Records[0].eventSource` `aws:s3`, or S3's test event) or by
 /// EventBridge (`source` `aws.s3`): those name objects to ingest
 /// (`s3::notify`), not records.
 pub fn is_s3_event(event: &[u8]) -> bool {
+    // A stream event says what it is in its first record: no need to read
+    // the megabytes after it (they are read once, by `parse_event`).
+    if fast::first_event_source(event).is_some_and(|s| s == "aws:kinesis" || s == "aws:sqs") {
+        return false;
+    }
     #[derive(Deserialize)]
     struct Top<'a> {
         #[serde(rename = "Records", borrow, default)]
@@ -141,24 +117,8 @@ pub fn parse_event(event: &[u8], opts: &SourceOptions) -> Result<Vec<Record>, Ev
     // The common case in one pass; anything unusual (a missing field, an
     // escaped string, another source, bad JSON) takes the lenient path
     // below, which gives the same records and names each bad one.
-    if let Ok(fast) = serde_json::from_slice::<KinesisFast>(event) {
-        if fast.records.first().and_then(|r| r.event_source) == Some("aws:kinesis") {
-            let mut out = Vec::with_capacity(fast.records.len());
-            for (index, r) in fast.records.iter().enumerate() {
-                kinesis_from_event(
-                    index,
-                    r.event_source_arn,
-                    r.event_id,
-                    r.kinesis.sequence_number,
-                    r.kinesis.partition_key,
-                    r.kinesis.data,
-                    r.kinesis.approximate_arrival_timestamp,
-                    opts,
-                    &mut out,
-                )?;
-            }
-            return Ok(out);
-        }
+    if let Some(records) = fast::kinesis(event, opts) {
+        return records;
     }
     let env: Envelope = serde_json::from_slice(event)
         .map_err(|e| EventError::Unrecognised(format!("not a JSON object with Records ({e})")))?;
@@ -189,6 +149,18 @@ pub fn parse_event(event: &[u8], opts: &SourceOptions) -> Result<Vec<Record>, Ev
         }
     }
     Ok(out)
+}
+
+/// The one-pass Kinesis reader alone: `None` when the event is not one it
+/// reads (then [`parse_event`] reads it leniently). For the tests that
+/// hold it to `aws_lambda_events`' typed events; the bridge calls
+/// [`parse_event`].
+#[doc(hidden)]
+pub fn parse_kinesis_one_pass(
+    event: &[u8],
+    opts: &SourceOptions,
+) -> Option<Result<Vec<Record>, EventError>> {
+    fast::kinesis(event, opts)
 }
 
 fn malformed(index: usize, reason: impl Into<String>) -> EventError {
@@ -242,12 +214,16 @@ fn kinesis_from_event(
         data: Data::Base64(data),
         arrival_ms: kinesis::arrival_ms_of_secs(arrival_s),
     };
-    kinesis::records(parts, opts, out).map_err(|e| match e {
+    kinesis::records(parts, opts, out).map_err(|e| kinesis_error(index, event_id, e))
+}
+
+fn kinesis_error(index: usize, event_id: &str, e: SourceRecordError) -> EventError {
+    match e {
         SourceRecordError::NoShard => {
             malformed(index, format!("no shard id in eventID {event_id:?}"))
         }
         e => malformed(index, e.to_string()),
-    })
+    }
 }
 
 fn sqs_record(index: usize, raw: &RawValue, opts: &SourceOptions) -> Result<Record, EventError> {
@@ -268,6 +244,505 @@ fn sqs_record(index: usize, raw: &RawValue, opts: &SourceOptions) -> Result<Reco
         }),
     };
     sqs::record(parts, opts).map_err(|e| malformed(index, e.to_string()))
+}
+
+/// The one-pass reader of the common Kinesis event: `{"Records":[…]}` as
+/// Lambda writes it, every field of the bridge present and no string
+/// escaped. It reads the event's bytes once, borrowing every field, and
+/// decodes each record's base64 `data` straight from them. It answers
+/// `None` for anything it was not built for (another source, an escape, a
+/// missing or repeated field, bad JSON, an empty batch, a record without
+/// a shard or a valid sequence number): the lenient path
+/// then reads the event, so the records, and the errors, are what that
+/// path gives. It is stricter than JSON, never looser: what it accepts
+/// serde_json accepts too, with the same meaning.
+mod fast {
+    use super::{kinesis, EventError, KinesisParts, Record, SourceOptions};
+    use crate::schema::json::string_stop;
+
+    /// Containers nested deeper than this inside a skipped value send the
+    /// event to the lenient path (serde_json's own limit is 128).
+    const MAX_DEPTH: usize = 64;
+
+    pub(super) fn kinesis(
+        event: &[u8],
+        opts: &SourceOptions,
+    ) -> Option<Result<Vec<Record>, EventError>> {
+        let mut s = Scan::new(event)?;
+        s.eat(b'{')?;
+        if s.str()? != "Records" {
+            return None;
+        }
+        s.eat(b':')?;
+        s.eat(b'[')?;
+        // About 500 bytes of event per record in Lambda's layout.
+        let mut out = Vec::with_capacity(event.len() / 512 + 1);
+        // Consecutive records of one shard share a lane: its text is made
+        // once and cloned.
+        let mut lane: Option<(&str, &str, &str, String)> = None;
+        let mut index = 0;
+        loop {
+            let r = s.record()?;
+            if index == 0 && r.event_source != Some("aws:kinesis") {
+                return None;
+            }
+            let shard_id = memchr::memchr(b':', r.event_id.as_bytes())
+                .and_then(|at| r.event_id.get(..at))
+                .unwrap_or("");
+            let parts = KinesisParts {
+                stream_arn: r.arn,
+                shard_id,
+                sequence_number: r.seq,
+                partition_key: r.partition_key,
+                data: kinesis::Data::Bytes(&[]),
+                arrival_ms: kinesis::arrival_ms_of_secs(r.arrival_s),
+            };
+            let pk = if opts.lanes_by_partition_key {
+                r.partition_key
+            } else {
+                ""
+            };
+            let same = lane
+                .as_ref()
+                .is_some_and(|(a, sh, k, _)| *a == r.arn && *sh == shard_id && *k == pk);
+            let lane_text = if same && super::super::seqno::is_valid_seq(r.seq) {
+                lane.as_ref().map(|l| l.3.clone()).unwrap_or_default()
+            } else {
+                match kinesis::lane_of(&parts, opts) {
+                    Ok(text) => {
+                        lane = Some((r.arn, shard_id, pk, text.clone()));
+                        text
+                    }
+                    // The lenient path names the record, after checking the
+                    // whole event (bad JSON further on is the error then).
+                    Err(_) => return None,
+                }
+            };
+            let payload = match kinesis::decode_data(r.data) {
+                Ok(bytes) => Ok(bytes),
+                // Not base64: a defect of this record, if the text is what
+                // the JSON string holds (no escape, valid UTF-8).
+                Err(_) => Err(plain_text(r.data)?),
+            };
+            kinesis::records_of(parts, payload, lane_text, &mut out);
+            index += 1;
+            match s.next_byte()? {
+                b',' => continue,
+                b']' => break,
+                _ => return None,
+            }
+        }
+        s.eat(b'}')?;
+        s.end()?;
+        Some(Ok(out))
+    }
+
+    /// `Records[0].eventSource` when the event starts as a Lambda stream
+    /// event does; `None` when it does not (or that field comes too late
+    /// or escaped): the caller then reads the whole event.
+    pub(super) fn first_event_source(event: &[u8]) -> Option<&str> {
+        // The first record is near the start: only that much is checked.
+        let head = event.get(..event.len().min(64 * 1024))?;
+        let text = match std::str::from_utf8(head) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(head.get(..e.valid_up_to())?).ok()?,
+        };
+        let mut s = Scan {
+            text,
+            b: text.as_bytes(),
+            i: 0,
+        };
+        s.eat(b'{')?;
+        if s.str()? != "Records" {
+            return None;
+        }
+        s.eat(b':')?;
+        s.eat(b'[')?;
+        s.eat(b'{')?;
+        loop {
+            let key = s.str()?;
+            s.eat(b':')?;
+            if key == "eventSource" {
+                return s.str();
+            }
+            s.skip(0)?;
+            if s.next_byte()? != b',' {
+                return None;
+            }
+        }
+    }
+
+    /// A string's raw text if it is exactly the string's value (no
+    /// backslash, no control character, valid UTF-8).
+    fn plain_text(raw: &[u8]) -> Option<&str> {
+        if raw.iter().any(|&c| c == b'\\' || c < 0x20) {
+            return None;
+        }
+        std::str::from_utf8(raw).ok()
+    }
+
+    /// The fields of one record the bridge reads.
+    struct Fields<'a> {
+        event_source: Option<&'a str>,
+        event_id: &'a str,
+        arn: &'a str,
+        seq: &'a str,
+        partition_key: &'a str,
+        data: &'a [u8],
+        arrival_s: Option<f64>,
+    }
+
+    /// A cursor over the event, checked to be UTF-8 once as a whole (so a
+    /// string between two quotes is valid UTF-8 without a look per string).
+    struct Scan<'a> {
+        text: &'a str,
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> Scan<'a> {
+        fn new(event: &'a [u8]) -> Option<Scan<'a>> {
+            let text = std::str::from_utf8(event).ok()?;
+            Some(Scan {
+                text,
+                b: event,
+                i: 0,
+            })
+        }
+    }
+
+    impl<'a> Scan<'a> {
+        #[inline]
+        fn peek(&mut self) -> Option<u8> {
+            while let Some(&c) = self.b.get(self.i) {
+                if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                    return Some(c);
+                }
+                self.i += 1;
+            }
+            None
+        }
+
+        #[inline]
+        fn next_byte(&mut self) -> Option<u8> {
+            let c = self.peek()?;
+            self.i += 1;
+            Some(c)
+        }
+
+        #[inline]
+        fn eat(&mut self, want: u8) -> Option<()> {
+            (self.next_byte()? == want).then_some(())
+        }
+
+        /// Nothing but whitespace left.
+        fn end(&mut self) -> Option<()> {
+            self.peek().is_none().then_some(())
+        }
+
+        /// A string with no escape: its text.
+        #[inline]
+        fn str(&mut self) -> Option<&'a str> {
+            self.eat(b'"')?;
+            let start = self.i;
+            let rest = self.b.get(start..)?;
+            let len = string_stop(rest);
+            if rest.get(len) != Some(&b'"') {
+                return None;
+            }
+            self.i += len + 1;
+            self.text.get(start..start + len)
+        }
+
+        /// A string's raw bytes up to its closing quote, unchecked: for
+        /// `data`, whose base64 decoding checks every byte (an escape, a
+        /// control character or a non-ASCII byte is not base64).
+        #[inline]
+        fn raw_str(&mut self) -> Option<&'a [u8]> {
+            self.eat(b'"')?;
+            let rest = self.b.get(self.i..)?;
+            let len = memchr::memchr(b'"', rest)?;
+            self.i += len + 1;
+            Some(&rest[..len])
+        }
+
+        /// A string or null.
+        fn opt_str(&mut self) -> Option<Option<&'a str>> {
+            if self.peek()? == b'n' {
+                self.literal(b"null")?;
+                return Some(None);
+            }
+            self.str().map(Some)
+        }
+
+        fn literal(&mut self, word: &[u8]) -> Option<()> {
+            let end = self.i.checked_add(word.len())?;
+            (self.b.get(self.i..end)? == word).then_some(())?;
+            self.i = end;
+            Some(())
+        }
+
+        /// A JSON number's text (RFC 8259 grammar).
+        fn number(&mut self) -> Option<&'a str> {
+            self.peek()?;
+            let start = self.i;
+            let digits = |s: &mut Self| {
+                let from = s.i;
+                while s.b.get(s.i).is_some_and(u8::is_ascii_digit) {
+                    s.i += 1;
+                }
+                (s.i > from).then_some(())
+            };
+            if self.b.get(self.i) == Some(&b'-') {
+                self.i += 1;
+            }
+            match self.b.get(self.i)? {
+                b'0' => self.i += 1,
+                b'1'..=b'9' => digits(self)?,
+                _ => return None,
+            }
+            if self.b.get(self.i) == Some(&b'.') {
+                self.i += 1;
+                digits(self)?;
+            }
+            if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+                self.i += 1;
+                if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                    self.i += 1;
+                }
+                digits(self)?;
+            }
+            self.text.get(start..self.i)
+        }
+
+        /// A number or null, as serde_json reads it into an `f64`.
+        fn opt_f64(&mut self) -> Option<Option<f64>> {
+            if self.peek()? == b'n' {
+                self.literal(b"null")?;
+                return Some(None);
+            }
+            let text = self.number()?;
+            Some(Some(match exact_f64(text) {
+                Some(v) => v,
+                None => serde_json::from_str::<f64>(text).ok()?,
+            }))
+        }
+
+        /// Any JSON value, checked and passed over.
+        fn skip(&mut self, depth: usize) -> Option<()> {
+            match self.peek()? {
+                b'"' => self.skip_str(),
+                b'{' | b'[' => {
+                    if depth >= MAX_DEPTH {
+                        return None;
+                    }
+                    let object = self.next_byte()? == b'{';
+                    let close = if object { b'}' } else { b']' };
+                    if self.peek()? == close {
+                        self.i += 1;
+                        return Some(());
+                    }
+                    loop {
+                        if object {
+                            self.skip_str()?;
+                            self.eat(b':')?;
+                        }
+                        self.skip(depth + 1)?;
+                        match self.next_byte()? {
+                            b',' => continue,
+                            c if c == close => return Some(()),
+                            _ => return None,
+                        }
+                    }
+                }
+                b't' => self.literal(b"true"),
+                b'f' => self.literal(b"false"),
+                b'n' => self.literal(b"null"),
+                _ => self.number().map(drop),
+            }
+        }
+
+        /// A string with any valid escapes, passed over.
+        fn skip_str(&mut self) -> Option<()> {
+            self.eat(b'"')?;
+            loop {
+                let rest = self.b.get(self.i..)?;
+                let len = string_stop(rest);
+                self.i += len + 1;
+                match rest.get(len)? {
+                    b'"' => return Some(()),
+                    b'\\' => {}
+                    _ => return None,
+                }
+                match *self.b.get(self.i)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
+                    b'u' => {
+                        let hex = self.b.get(self.i + 1..self.i + 5)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return None;
+                        }
+                        self.i += 5;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+
+        /// One record object; the fields the bridge reads must each be
+        /// there once.
+        fn record(&mut self) -> Option<Fields<'a>> {
+            self.eat(b'{')?;
+            let (mut source, mut id, mut arn, mut kin) = (None, None, None, None);
+            loop {
+                let key = self.str()?;
+                self.eat(b':')?;
+                match key {
+                    "eventSource" => once(&mut source, self.opt_str()?)?,
+                    "eventID" => once(&mut id, self.str()?)?,
+                    "eventSourceARN" => once(&mut arn, self.str()?)?,
+                    "kinesis" => once(&mut kin, self.kinesis()?)?,
+                    _ => self.skip(1)?,
+                }
+                match self.next_byte()? {
+                    b',' => continue,
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+            let (seq, partition_key, data, arrival_s) = kin?;
+            Some(Fields {
+                event_source: source.flatten(),
+                event_id: id?,
+                arn: arn?,
+                seq,
+                partition_key,
+                data,
+                arrival_s,
+            })
+        }
+
+        /// The `kinesis` object of a record.
+        #[allow(clippy::type_complexity)]
+        fn kinesis(&mut self) -> Option<(&'a str, &'a str, &'a [u8], Option<f64>)> {
+            self.eat(b'{')?;
+            let (mut seq, mut pk, mut data, mut arrival) = (None, None, None, None);
+            loop {
+                let key = self.str()?;
+                self.eat(b':')?;
+                match key {
+                    "sequenceNumber" => once(&mut seq, self.str()?)?,
+                    "partitionKey" => once(&mut pk, self.str()?)?,
+                    "data" => once(&mut data, self.raw_str()?)?,
+                    "approximateArrivalTimestamp" => once(&mut arrival, self.opt_f64()?)?,
+                    _ => self.skip(2)?,
+                }
+                match self.next_byte()? {
+                    b',' => continue,
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+            Some((seq?, pk?, data?, arrival.flatten()))
+        }
+    }
+
+    /// Sets a field seen for the first time (serde rejects a repeated one).
+    #[inline]
+    fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+        if slot.is_some() {
+            return None;
+        }
+        *slot = Some(value);
+        Some(())
+    }
+
+    /// Powers of ten a double holds exactly.
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+
+    /// A plain decimal (`-?digits(.digits)?`) whose digits fit in 53 bits,
+    /// as one correctly rounded division: what serde_json computes for it
+    /// (with or without its `float_roundtrip` feature), without the call.
+    fn exact_f64(text: &str) -> Option<f64> {
+        let (negative, body) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+        if frac.len() >= POW10.len() || int.len() + frac.len() > 15 {
+            return None;
+        }
+        let mut m: u64 = 0;
+        for c in int.bytes().chain(frac.bytes()) {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            m = m * 10 + u64::from(c - b'0');
+        }
+        let v = m as f64 / POW10[frac.len()];
+        Some(if negative { -v } else { v })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn plain_decimals_read_as_serde_json_reads_them() {
+            for text in [
+                "1545084650.987",
+                "1764000000.123",
+                "0",
+                "-0",
+                "-12.5",
+                "0.1",
+                "1764000000.1239",
+                "999999999999999",
+                "123456789.123456",
+                "1e3",
+                "1545084650.98700000000000000001",
+            ] {
+                let serde: f64 = serde_json::from_str(text).unwrap();
+                let mut s = Scan::new(text.as_bytes()).unwrap();
+                let ours = s.opt_f64().unwrap().unwrap();
+                assert_eq!(ours.to_bits(), serde.to_bits(), "{text}");
+            }
+        }
+
+        #[test]
+        fn skipped_values_are_checked() {
+            let ok = [
+                r#"{"a":[1,2.5e-3,true,false,null,"x\u00e9\n"],"b":{}}"#,
+                "[]",
+                r#""caf\u00e9 \"q\" \\ \/""#,
+                "-0.0E+1",
+            ];
+            for text in ok {
+                serde_json::from_str::<serde::de::IgnoredAny>(text).unwrap();
+                let mut s = Scan::new(text.as_bytes()).unwrap();
+                assert!(s.skip(0).is_some() && s.end().is_some(), "{text}");
+            }
+            let bad = [
+                "[1,]",
+                "{\"a\"}",
+                "01",
+                "1.",
+                "\"\\x\"",
+                "tru",
+                "[",
+                "\"a\u{1}\"",
+                "-",
+                "1e",
+                "\"\\u12g4\"",
+            ];
+            for text in bad {
+                let mut s = Scan::new(text.as_bytes()).unwrap();
+                assert!(s.skip(0).is_none() || s.end().is_none(), "{text}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

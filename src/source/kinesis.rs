@@ -45,6 +45,25 @@ pub fn records(
     opts: &SourceOptions,
     out: &mut Vec<Record>,
 ) -> Result<(), SourceRecordError> {
+    let payload = match p.data {
+        Data::Bytes(bytes) => Ok(bytes.to_vec()),
+        Data::Base64(text) => decode_data(text.as_bytes()).map_err(|_| text),
+    };
+    let lane = lane_of(&p, opts)?;
+    records_of(p, payload, lane, out);
+    Ok(())
+}
+
+/// A Lambda event's base64 `data` decoded.
+pub(crate) fn decode_data(text: &[u8]) -> Result<Vec<u8>, base64::DecodeError> {
+    base64::engine::general_purpose::STANDARD.decode(text)
+}
+
+/// Checks the record's identity and names its lane (DESIGN §2).
+pub(crate) fn lane_of(
+    p: &KinesisParts<'_>,
+    opts: &SourceOptions,
+) -> Result<String, SourceRecordError> {
     if !is_valid_seq(p.sequence_number) {
         return Err(SourceRecordError::BadSequence(
             p.sequence_number.to_string(),
@@ -53,40 +72,54 @@ pub fn records(
     if p.shard_id.is_empty() {
         return Err(SourceRecordError::NoShard);
     }
-    let lane = if opts.lanes_by_partition_key {
+    Ok(if opts.lanes_by_partition_key {
         format!("{}/{}#{}", p.stream_arn, p.shard_id, p.partition_key)
     } else {
         format!("{}/{}", p.stream_arn, p.shard_id)
-    };
-    let plain = |payload: Vec<u8>, defect: Option<String>, kpl_note: Option<String>| Record {
-        kind: SourceKind::Kinesis,
-        message_key: None,
-        lane: lane.clone(),
-        position: p.sequence_number.to_string(),
-        failure_id: p.sequence_number.to_string(),
-        source_arn: p.stream_arn.to_string(),
-        payload,
-        arrival_ms: p.arrival_ms,
-        defect,
-        pointer_attribute: None,
-        sub: None,
-        kpl_note,
-    };
-    let payload = match p.data {
-        Data::Bytes(bytes) => bytes.to_vec(),
-        Data::Base64(text) => match base64::engine::general_purpose::STANDARD.decode(text) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                let defect = format!("data is not valid base64: {e}");
-                out.push(plain(text.as_bytes().to_vec(), Some(defect), None));
-                return Ok(());
-            }
-        },
+    })
+}
+
+/// [`records`] once the identity is checked (`lane` from [`lane_of`]) and
+/// the data decoded: `Err(text)` is base64 text that did not decode, kept
+/// as the payload of a record with a defect. The event reader calls it
+/// directly, having decoded the data from the event's bytes.
+pub(crate) fn records_of(
+    p: KinesisParts<'_>,
+    payload: Result<Vec<u8>, &str>,
+    lane: String,
+    out: &mut Vec<Record>,
+) {
+    let plain =
+        |lane: String, payload: Vec<u8>, defect: Option<String>, kpl_note: Option<String>| Record {
+            kind: SourceKind::Kinesis,
+            message_key: None,
+            lane,
+            position: p.sequence_number.to_string(),
+            failure_id: p.sequence_number.to_string(),
+            source_arn: p.stream_arn.to_string(),
+            payload,
+            arrival_ms: p.arrival_ms,
+            defect,
+            pointer_attribute: None,
+            sub: None,
+            kpl_note,
+        };
+    let payload = match payload {
+        Ok(bytes) => bytes,
+        Err(text) => {
+            // Decoded again for the message: only bad records come here.
+            let defect = match decode_data(text.as_bytes()) {
+                Err(e) => format!("data is not valid base64: {e}"),
+                Ok(_) => "data is not valid base64".to_string(),
+            };
+            out.push(plain(lane, text.as_bytes().to_vec(), Some(defect), None));
+            return;
+        }
     };
     // Most records are plain: they are not handed to the deaggregator.
     if !payload.starts_with(&kpl::MAGIC) {
-        out.push(plain(payload, None, None));
-        return Ok(());
+        out.push(plain(lane, payload, None, None));
+        return;
     }
     let aggregate = match kpl::deaggregate(kpl::Bytes::from(payload)) {
         Aggregation::Aggregate(a) => a,
@@ -94,8 +127,8 @@ pub fn records(
             // Plain, as KCL reads it; a producer meant it as an aggregate,
             // so its decode error (if any) says why it was not read as one.
             let note = format!("read as a plain record: {why}");
-            out.push(plain(data.to_vec(), None, Some(note)));
-            return Ok(());
+            out.push(plain(lane, data.to_vec(), None, Some(note)));
+            return;
         }
     };
     let count = aggregate.len();
@@ -116,7 +149,7 @@ pub fn records(
                 (e.data.to_vec(), String::new(), Some(defect), e.subsequence)
             }
         };
-        let mut r = plain(payload, defect, None);
+        let mut r = plain(lane.clone(), payload, defect, None);
         r.sub = Some(Sub {
             index,
             last: i + 1 == count,
@@ -124,7 +157,6 @@ pub fn records(
         });
         out.push(r);
     }
-    Ok(())
 }
 
 /// The records `GetRecords` returned from `shard_id` of `stream_arn`

@@ -122,10 +122,21 @@ pub struct Lane {
 /// listed in the order their first record appears.
 pub fn lanes(records: &[Record]) -> Vec<Lane> {
     let mut out: Vec<Lane> = Vec::new();
-    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut index: rustc_hash::FxHashMap<&str, usize> = rustc_hash::FxHashMap::default();
+    let mut last: Option<(&str, usize)> = None;
     for (i, r) in records.iter().enumerate() {
-        match index.get(r.lane.as_str()) {
-            Some(&l) => out[l].records.push(i),
+        // Records of a lane mostly come together (a Kinesis batch is one
+        // shard): the previous record's lane is tried before the map.
+        if let Some((lane, l)) = last {
+            if lane == r.lane {
+                out[l].records.push(i);
+                continue;
+            }
+        }
+        let found = index.get(r.lane.as_str()).copied();
+        last = Some((&r.lane, found.unwrap_or(out.len())));
+        match found {
+            Some(l) => out[l].records.push(i),
             None => {
                 index.insert(&r.lane, out.len());
                 out.push(Lane {
