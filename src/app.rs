@@ -77,10 +77,10 @@ impl DedupeStore for Store {
             Store::Dynamo(s) => s.complete(keys, expires_at_s).await,
         }
     }
-    async fn release(&self, keys: &[String]) -> Result<(), StoreError> {
+    async fn release(&self, keys: &[String], claimed_until_ms: i64) -> Result<(), StoreError> {
         match self {
-            Store::Memory(s) => s.release(keys).await,
-            Store::Dynamo(s) => s.release(keys).await,
+            Store::Memory(s) => s.release(keys, claimed_until_ms).await,
+            Store::Dynamo(s) => s.release(keys, claimed_until_ms).await,
         }
     }
     async fn peek(&self, keys: &[String], now_ms: i64) -> Result<Vec<Claim>, StoreError> {

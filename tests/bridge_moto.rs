@@ -168,7 +168,7 @@ async fn a_live_claim_of_another_invocation_cuts_its_group_only() {
     assert_eq!(b.key_status("msg#b3").await, None);
 
     // It gives up; SQS redelivers the rest of the group.
-    b.app.store().release(&held).await.unwrap();
+    b.app.store().release(&held, now + 60_000).await.unwrap();
     let inv = b.run(&event).await;
     assert!(failures(&inv).is_empty(), "{:?}", inv.summary);
     assert_eq!(forwarded(&inv), 2);

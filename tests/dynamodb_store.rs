@@ -46,7 +46,7 @@ async fn claim_complete_release_cycle() {
         vec![Claim::InProgress, Claim::InProgress]
     );
     s.complete(&k[..1], 100).await.unwrap();
-    s.release(&k[1..]).await.unwrap();
+    s.release(&k[1..], 1000).await.unwrap();
     assert_eq!(
         s.claim(&k, 20, 3000).await.unwrap(),
         vec![Claim::Completed, Claim::New]
@@ -80,9 +80,15 @@ async fn release_gives_back_only_in_progress_claims() {
     let k = keys(&["done", "held", "never-claimed"]);
     assert_eq!(s.claim(&k[..2], 0, 10_000).await.unwrap().len(), 2);
     s.complete(&k[..1], 1_000_000).await.unwrap();
+    // A release under another claim's expiry is not ours: nothing moves.
+    s.release(&k, 9_999).await.unwrap();
+    assert_eq!(
+        s.claim(&k[1..2], 1, 20_000).await.unwrap(),
+        vec![Claim::InProgress]
+    );
     // Releasing a completed key or an unknown one is not an error and
     // leaves a completed key completed.
-    s.release(&k).await.unwrap();
+    s.release(&k, 10_000).await.unwrap();
     assert_eq!(
         s.claim(&k, 1, 10_000).await.unwrap(),
         vec![Claim::Completed, Claim::New, Claim::New]
@@ -145,7 +151,7 @@ async fn request_costs_match_the_design() {
         .unwrap();
     assert_eq!(s.requests(), 13 + 2);
 
-    s.release(&ten[..4]).await.unwrap();
+    s.release(&ten[..4], 60_000).await.unwrap();
     assert_eq!(
         s.requests(),
         15 + 1,
@@ -153,7 +159,7 @@ async fn request_costs_match_the_design() {
     );
     let many: Vec<String> = (0..250).map(|i| format!("r{i}")).collect();
     s.claim(&many, 0, 60_000).await.unwrap();
-    s.release(&many).await.unwrap();
+    s.release(&many, 60_000).await.unwrap();
     assert_eq!(s.requests(), 16 + 250 + 3);
     // All given back: they can be claimed again at once.
     assert!(s
@@ -275,7 +281,7 @@ async fn concurrency_is_bounded() {
     let all: Vec<String> = (0..120).map(|i| format!("b{i}")).collect();
     let claims = s.claim(&all, 0, 60_000).await.unwrap();
     assert!(claims.iter().all(|c| *c == Claim::New));
-    s.release(&all).await.unwrap();
+    s.release(&all, 60_000).await.unwrap();
     let peak = peak.load(Ordering::SeqCst);
     eprintln!("peak requests in flight: {peak}");
     assert!(peak <= 6, "{peak} requests in flight at once, bound is 6");
@@ -314,6 +320,9 @@ async fn same_answers_and_costs_as_the_memory_store() {
         rng % m
     };
     let mut now_ms: i64 = 0;
+    // Releases name the expiry of a claim made earlier (ours) or one
+    // that no claim had (another invocation's).
+    let mut untils: Vec<i64> = vec![1];
     for step in 0..60 {
         now_ms += 200 * next(10) as i64;
         // What a dry run sees: the same on both stores, and nothing taken.
@@ -327,6 +336,7 @@ async fn same_answers_and_costs_as_the_memory_store() {
         match next(3) {
             0 => {
                 let until = now_ms + 500 * next(6) as i64;
+                untils.push(until);
                 let m = memory.claim(&picked, now_ms, until).await.unwrap();
                 let d = dynamo.claim(&picked, now_ms, until).await.unwrap();
                 assert_eq!(d, m, "step {step}: claim {picked:?} at {now_ms}");
@@ -337,8 +347,9 @@ async fn same_answers_and_costs_as_the_memory_store() {
                 dynamo.complete(&picked, exp_s).await.unwrap();
             }
             _ => {
-                memory.release(&picked).await.unwrap();
-                dynamo.release(&picked).await.unwrap();
+                let until = untils[next(untils.len() as u64) as usize];
+                memory.release(&picked, until).await.unwrap();
+                dynamo.release(&picked, until).await.unwrap();
             }
         }
     }
@@ -429,7 +440,7 @@ async fn unreachable_dynamodb_is_a_transient_error() {
         "BatchWriteItem",
     );
     transient(
-        bounded(s.release(&keys(&["a"]))).await,
+        bounded(s.release(&keys(&["a"]), 1000)).await,
         "TransactWriteItems",
     );
 }

@@ -195,7 +195,7 @@ async fn a_redelivered_aggregate_skips_the_user_records_done_before_the_failure(
     // lane checkpoint can keep user records 0..=2 from going again.
     b.app
         .store()
-        .release(std::slice::from_ref(&held))
+        .release(std::slice::from_ref(&held), now + 60_000)
         .await
         .unwrap();
     let no_keys = Opts {

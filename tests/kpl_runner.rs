@@ -127,7 +127,7 @@ async fn runner_killed_partway_through_an_aggregate_resumes_inside_it() {
     bridge
         .app
         .store()
-        .release(std::slice::from_ref(&held))
+        .release(std::slice::from_ref(&held), now + 600_000)
         .await
         .unwrap();
     let second = runner(&emu, tp.local_addr(), &env, &args);

@@ -200,16 +200,22 @@ impl DynamoStore {
     }
 
     /// One transaction of conditional deletes; see `release`.
-    async fn release_chunk(&self, mut pks: Vec<String>) -> Result<(), StoreError> {
+    async fn release_chunk(
+        &self,
+        mut pks: Vec<String>,
+        claimed_until_ms: i64,
+    ) -> Result<(), StoreError> {
         for _ in 0..RELEASE_ATTEMPTS {
             let mut items = Vec::with_capacity(pks.len());
             for pk in &pks {
                 let delete = Delete::builder()
                     .table_name(&self.table)
                     .key(PK, s(pk))
-                    .condition_expression("#s = :inprogress")
+                    .condition_expression("#s = :inprogress AND #ipe = :ours")
                     .expression_attribute_names("#s", STATUS)
+                    .expression_attribute_names("#ipe", IN_PROGRESS_EXPIRATION)
                     .expression_attribute_values(":inprogress", s(INPROGRESS))
+                    .expression_attribute_values(":ours", n(claimed_until_ms))
                     .build()
                     .map_err(|e| self.transient("TransactWriteItems (release) request", e))?;
                 items.push(TransactWriteItem::builder().delete(delete).build());
@@ -240,7 +246,8 @@ impl DynamoStore {
             };
             match not_ours {
                 Some(flags) if flags.iter().any(|f| *f) => {
-                    // Completed or gone already: nothing of ours to release.
+                    // Completed, gone, or claimed by another invocation
+                    // since ours expired: nothing of ours to release.
                     pks = pks
                         .into_iter()
                         .zip(flags)
@@ -429,7 +436,7 @@ impl DedupeStore for DynamoStore {
             .map(|(k, _)| k.clone())
             .collect();
         if !taken.is_empty() {
-            if let Err(e) = self.release(&taken).await {
+            if let Err(e) = self.release(&taken, in_progress_until_ms).await {
                 tracing::warn!(error = %e, keys = taken.len(), "could not release claims after a failed claim");
             }
         }
@@ -492,13 +499,14 @@ impl DedupeStore for DynamoStore {
             .await
     }
 
-    /// Conditional deletes (`status = INPROGRESS`, so a completed key is
-    /// never removed), [`RELEASE_CHUNK`] to a `TransactWriteItems`: one
+    /// Conditional deletes (`status = INPROGRESS` and our claim's
+    /// `in_progress_expiration`, so neither a completed key nor another
+    /// invocation's claim is removed), [`RELEASE_CHUNK`] to a `TransactWriteItems`: one
     /// request per 100 keys instead of one each. The pipeline releases only
     /// claims it took and still holds, so a transaction normally succeeds
     /// whole; one cancelled because some keys were not in progress goes
     /// again without them.
-    async fn release(&self, keys: &[String]) -> Result<(), StoreError> {
+    async fn release(&self, keys: &[String], claimed_until_ms: i64) -> Result<(), StoreError> {
         let mut seen = HashSet::new();
         let pks: Vec<String> = keys
             .iter()
@@ -507,7 +515,7 @@ impl DedupeStore for DynamoStore {
             .collect();
         let chunks: Vec<_> = pks
             .chunks(RELEASE_CHUNK)
-            .map(|c| self.release_chunk(c.to_vec()))
+            .map(|c| self.release_chunk(c.to_vec(), claimed_until_ms))
             .collect();
         let results: Vec<Result<(), StoreError>> = stream::iter(chunks)
             .buffer_unordered(self.concurrency)

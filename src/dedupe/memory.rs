@@ -155,20 +155,23 @@ impl DedupeStore for MemoryStore {
         Ok(())
     }
 
-    async fn release(&self, keys: &[String]) -> Result<(), StoreError> {
+    async fn release(&self, keys: &[String], claimed_until_ms: i64) -> Result<(), StoreError> {
         let mut state = self.keys.lock().map_err(|_| poisoned())?;
         let mut seen = std::collections::HashSet::new();
         let unique: Vec<&String> = keys.iter().filter(|k| seen.insert(*k)).collect();
         for chunk in unique.chunks(RELEASE_CHUNK) {
             let ours = chunk
                 .iter()
-                .filter(|k| matches!(state.get(**k), Some(KeyState::InProgress { .. })))
+                .filter(|k| {
+                    matches!(state.get(**k), Some(KeyState::InProgress { until_ms }) if *until_ms == claimed_until_ms)
+                })
                 .count();
             // One transaction; when it held keys that are not in progress
             // it is cancelled, and the rest go again in a second one.
             self.count(if ours > 0 && ours < chunk.len() { 2 } else { 1 });
             for k in chunk {
-                if matches!(state.get(*k), Some(KeyState::InProgress { .. })) {
+                if matches!(state.get(*k), Some(KeyState::InProgress { until_ms }) if *until_ms == claimed_until_ms)
+                {
                     state.remove(*k);
                 }
             }
@@ -198,8 +201,14 @@ mod tests {
             s.claim(&k, 10, 2000).await.unwrap(),
             vec![Claim::InProgress, Claim::InProgress]
         );
+        // What the second one "releases" is not its own: nothing moves.
+        s.release(&k, 2000).await.unwrap();
+        assert_eq!(
+            s.claim(&k, 15, 2500).await.unwrap(),
+            vec![Claim::InProgress, Claim::InProgress]
+        );
         s.complete(&k[..1], 100).await.unwrap();
-        s.release(&k[1..]).await.unwrap();
+        s.release(&k[1..], 1000).await.unwrap();
         assert_eq!(
             s.claim(&k, 20, 3000).await.unwrap(),
             vec![Claim::Completed, Claim::New]

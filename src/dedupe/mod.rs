@@ -76,9 +76,15 @@ pub trait DedupeStore: Send + Sync {
 
     /// Gives up claims whose records were not confirmed, so a retry may
     /// take them at once instead of waiting for the claim to expire. Only
-    /// in-progress keys are removed: a completed one stays completed.
-    /// Batched, [`RELEASE_CHUNK`] keys to a request.
-    fn release(&self, keys: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// keys still in progress under *this* claim (the
+    /// `in_progress_until_ms` it was taken with) are removed: a completed
+    /// key stays completed, and a claim another invocation took over
+    /// stays theirs. Batched, [`RELEASE_CHUNK`] keys to a request.
+    fn release(
+        &self,
+        keys: &[String],
+        claimed_until_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// What [`DedupeStore::claim`] would answer for each key at `now_ms`,
     /// read consistently and taking nothing: `New` means free to claim.

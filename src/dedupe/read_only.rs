@@ -42,7 +42,7 @@ impl<S: DedupeStore> DedupeStore for ReadOnly<'_, S> {
         Ok(())
     }
 
-    async fn release(&self, _keys: &[String]) -> Result<(), StoreError> {
+    async fn release(&self, _keys: &[String], _claimed_until_ms: i64) -> Result<(), StoreError> {
         Ok(())
     }
 

@@ -1122,7 +1122,9 @@ async fn commit<S: DedupeStore>(
         };
         let r = match release_until {
             _ if release.is_empty() => Ok(()),
-            Some(until) if Instant::now() < until => bounded(until, store.release(&release)).await,
+            Some(until) if Instant::now() < until => {
+                bounded(until, store.release(&release, ctx.deadline_ms)).await
+            }
             _ => Err(StoreError::Transient(
                 "deadline: left to expire at the invocation deadline".into(),
             )),

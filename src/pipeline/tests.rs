@@ -738,12 +738,16 @@ impl DedupeStore for SlowStore {
         tokio::time::sleep(self.delay).await;
         self.inner.complete(keys, exp).await
     }
-    async fn release(&self, keys: &[String]) -> Result<(), crate::dedupe::StoreError> {
+    async fn release(
+        &self,
+        keys: &[String],
+        claimed_until_ms: i64,
+    ) -> Result<(), crate::dedupe::StoreError> {
         tokio::time::sleep(self.delay).await;
         if let Ok(mut n) = self.released.lock() {
             *n += keys.len();
         }
-        self.inner.release(keys).await
+        self.inner.release(keys, claimed_until_ms).await
     }
     async fn peek(
         &self,

@@ -211,7 +211,7 @@ where
         (true, true) => bounded(ctx.deadline, sinks.store.complete(&keys, ttl_end_s)).await,
         (true, false) => match ctx.deadline.checked_sub(RELEASE_BEFORE_EXPIRY) {
             Some(until) if Instant::now() < until => {
-                bounded(until, sinks.store.release(&keys)).await
+                bounded(until, sinks.store.release(&keys, ctx.deadline_ms)).await
             }
             _ => Err(StoreError::Transient(
                 "deadline: left to expire at the invocation deadline".into(),
