@@ -588,27 +588,37 @@ mod fast {
             }
         }
 
-        /// One record object; the fields the bridge reads must each be
-        /// there once.
-        fn record(&mut self) -> Option<Fields<'a>> {
+        /// A non-empty object: `each` reads the value of every member, the
+        /// parser positioned after its `key:`.
+        #[inline]
+        fn members(
+            &mut self,
+            mut each: impl FnMut(&mut Self, &'a str) -> Option<()>,
+        ) -> Option<()> {
             self.eat(b'{')?;
-            let (mut source, mut id, mut arn, mut kin) = (None, None, None, None);
             loop {
                 let key = self.str()?;
                 self.eat(b':')?;
-                match key {
-                    "eventSource" => once(&mut source, self.opt_str()?)?,
-                    "eventID" => once(&mut id, self.str()?)?,
-                    "eventSourceARN" => once(&mut arn, self.str()?)?,
-                    "kinesis" => once(&mut kin, self.kinesis()?)?,
-                    _ => self.skip(1)?,
-                }
+                each(self, key)?;
                 match self.next_byte()? {
                     b',' => continue,
-                    b'}' => break,
+                    b'}' => return Some(()),
                     _ => return None,
                 }
             }
+        }
+
+        /// One record object; the fields the bridge reads must each be
+        /// there once.
+        fn record(&mut self) -> Option<Fields<'a>> {
+            let (mut source, mut id, mut arn, mut kin) = (None, None, None, None);
+            self.members(|p, key| match key {
+                "eventSource" => once(&mut source, p.opt_str()?),
+                "eventID" => once(&mut id, p.str()?),
+                "eventSourceARN" => once(&mut arn, p.str()?),
+                "kinesis" => once(&mut kin, p.kinesis()?),
+                _ => p.skip(1),
+            })?;
             let (seq, partition_key, data, arrival_s) = kin?;
             Some(Fields {
                 event_source: source.flatten(),
@@ -624,24 +634,14 @@ mod fast {
         /// The `kinesis` object of a record.
         #[allow(clippy::type_complexity)]
         fn kinesis(&mut self) -> Option<(&'a str, &'a str, &'a [u8], Option<f64>)> {
-            self.eat(b'{')?;
             let (mut seq, mut pk, mut data, mut arrival) = (None, None, None, None);
-            loop {
-                let key = self.str()?;
-                self.eat(b':')?;
-                match key {
-                    "sequenceNumber" => once(&mut seq, self.str()?)?,
-                    "partitionKey" => once(&mut pk, self.str()?)?,
-                    "data" => once(&mut data, self.raw_str()?)?,
-                    "approximateArrivalTimestamp" => once(&mut arrival, self.opt_f64()?)?,
-                    _ => self.skip(2)?,
-                }
-                match self.next_byte()? {
-                    b',' => continue,
-                    b'}' => break,
-                    _ => return None,
-                }
-            }
+            self.members(|p, key| match key {
+                "sequenceNumber" => once(&mut seq, p.str()?),
+                "partitionKey" => once(&mut pk, p.str()?),
+                "data" => once(&mut data, p.raw_str()?),
+                "approximateArrivalTimestamp" => once(&mut arrival, p.opt_f64()?),
+                _ => p.skip(2),
+            })?;
             Some((seq?, pk?, data?, arrival.flatten()))
         }
     }
