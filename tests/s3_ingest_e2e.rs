@@ -513,19 +513,17 @@ async fn the_lambda_binary_reads_direct_and_eventbridge_notifications() {
 
     let mut api = RuntimeApi::bind().await.unwrap();
     let endpoint = MotoServer::shared().endpoint();
+    let mut env = s3_support::common::EMULATOR_AWS_ENV.to_vec();
+    env.extend([
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("TICKBRIDGE_LOG", "info"),
+        ("TICKBRIDGE_TP_CONNECT_TIMEOUT_MS", "200"),
+    ]);
     let mut function = Function::start(
         std::path::Path::new(env!("CARGO_BIN_EXE_bootstrap")),
         api.addr,
         tp.local_addr(),
-        &[
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_ENDPOINT_URL", &endpoint),
-            ("TICKBRIDGE_LOG", "info"),
-            ("TICKBRIDGE_TP_CONNECT_TIMEOUT_MS", "200"),
-        ],
+        &env,
         true,
     )
     .unwrap();
