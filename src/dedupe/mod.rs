@@ -3,6 +3,7 @@
 //! DynamoDB in production and in memory locally and in tests.
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 pub mod dynamodb;
 pub mod memory;
@@ -13,12 +14,45 @@ pub use read_only::ReadOnly;
 /// Keys given back in one request: DynamoDB's `TransactWriteItems` limit.
 pub const RELEASE_CHUNK: usize = 100;
 
-/// A release deletes a key while it is in progress; past our claim's
-/// expiry (the invocation deadline) that claim may be another
-/// invocation's. So releases stop this far short of the expiry, more than
-/// any clock skew between invocations; what is not released by then
-/// simply expires.
-pub const RELEASE_BEFORE_EXPIRY: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long before our claims expire releasing them stops: more than the
+/// clock skew between two Lambda hosts (milliseconds with Amazon Time
+/// Sync). The store also checks the claim is ours; this keeps the release
+/// from racing its own expiry.
+pub const RELEASE_BEFORE_EXPIRY: Duration = Duration::from_millis(250);
+
+/// A store call cut off at `until`; its writes may or may not have landed.
+pub async fn bounded<T>(
+    until: Instant,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout_at(until.into(), call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Transient(
+                "deadline: stopped waiting for DynamoDB".into(),
+            ))
+        })
+}
+
+/// Gives back claims taken until `deadline` (`deadline_ms` on the wall
+/// clock), stopping [`RELEASE_BEFORE_EXPIRY`] short of it; what is not
+/// released by then expires at the deadline.
+pub async fn release_own<S: DedupeStore>(
+    store: &S,
+    keys: &[String],
+    deadline: Instant,
+    deadline_ms: i64,
+) -> Result<(), StoreError> {
+    match deadline.checked_sub(RELEASE_BEFORE_EXPIRY) {
+        _ if keys.is_empty() => Ok(()),
+        Some(until) if Instant::now() < until => {
+            bounded(until, store.release(keys, deadline_ms)).await
+        }
+        _ => Err(StoreError::Transient(
+            "deadline: left to expire at the invocation deadline".into(),
+        )),
+    }
+}
 
 /// The result of trying to claim one key before forwarding its record.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use super::{
     NoClaimCheck, PipelineConfig, PublishMode, QuarantineItem, QuarantineSink, RecordState,
     Summary, TickerplantLink,
 };
-use crate::dedupe::{Claim, DedupeStore, StoreError};
+use crate::dedupe::{bounded, release_own, Claim, DedupeStore, StoreError};
 use crate::kdb::MsgType;
 use crate::source::seqno::Position;
 use crate::source::{lanes, Lane, Record, SourceKind};
@@ -662,10 +662,6 @@ enum KeyKind {
     Payload,
 }
 
-/// How long before our claims expire releasing them stops: more than the
-/// clock skew between two Lambda hosts (milliseconds with Amazon Time Sync).
-const RELEASE_BEFORE_EXPIRY: std::time::Duration = std::time::Duration::from_millis(250);
-
 /// Claims keys in chunks. No chunk starts once the deadline margin is
 /// reached, and a chunk in flight is abandoned at the deadline itself: its
 /// records stay pending (claims it may have taken expire at the deadline).
@@ -1023,20 +1019,6 @@ fn settle_runs(runs: &[Vec<EncodedRun>], sent: &Sent, slots: &mut Slots, summary
     }
 }
 
-/// A store call cut off at `until`; its writes may or may not have landed.
-async fn bounded<T>(
-    until: Instant,
-    call: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    tokio::time::timeout_at(until.into(), call)
-        .await
-        .unwrap_or_else(|_| {
-            Err(StoreError::Transient(
-                "deadline: stopped waiting for DynamoDB".into(),
-            ))
-        })
-}
-
 async fn commit<S: DedupeStore>(
     store: &S,
     records: &[Record],
@@ -1109,26 +1091,13 @@ async fn commit<S: DedupeStore>(
                 .collect(),
         }
     };
-    // A release deletes a key while it is in progress; past our claims'
-    // expiry that claim may be another invocation's. So releases stop
-    // short of the expiry by more than any clock skew between invocations,
-    // and what is not released by then simply expires at the deadline.
-    let release_until = ctx.deadline.checked_sub(RELEASE_BEFORE_EXPIRY);
     let key_writes = async {
         let c = if complete.is_empty() {
             Ok(())
         } else {
             bounded(ctx.deadline, store.complete(&complete, ttl_end_s)).await
         };
-        let r = match release_until {
-            _ if release.is_empty() => Ok(()),
-            Some(until) if Instant::now() < until => {
-                bounded(until, store.release(&release, ctx.deadline_ms)).await
-            }
-            _ => Err(StoreError::Transient(
-                "deadline: left to expire at the invocation deadline".into(),
-            )),
-        };
+        let r = release_own(store, &release, ctx.deadline, ctx.deadline_ms).await;
         (c, r)
     };
     let (cp_results, (c, r)) = futures_util::future::join(cp_writes, key_writes).await;

@@ -22,7 +22,7 @@
 //! routed with the bucket name as their source.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use base64::Engine;
@@ -31,7 +31,7 @@ use super::error::S3Error;
 use super::lines::{Cursor, Item};
 use super::object::{open_lines, ObjectLines, ObjectOptions};
 use super::ObjectRef;
-use crate::dedupe::{Claim, DedupeStore, StoreError, RELEASE_BEFORE_EXPIRY};
+use crate::dedupe::{bounded, release_own, Claim, DedupeStore};
 use crate::kdb::MsgType;
 use crate::pipeline::{
     BadRecords, BatchContext, LinkError, PipelineConfig, PublishMode, QuarantineItem,
@@ -209,33 +209,13 @@ where
     let ttl_end_s = ctx.now_ms / 1000 + opts.key_ttl.as_secs() as i64;
     let end = match (ours, status.is_done()) {
         (true, true) => bounded(ctx.deadline, sinks.store.complete(&keys, ttl_end_s)).await,
-        (true, false) => match ctx.deadline.checked_sub(RELEASE_BEFORE_EXPIRY) {
-            Some(until) if Instant::now() < until => {
-                bounded(until, sinks.store.release(&keys, ctx.deadline_ms)).await
-            }
-            _ => Err(StoreError::Transient(
-                "deadline: left to expire at the invocation deadline".into(),
-            )),
-        },
+        (true, false) => release_own(sinks.store, &keys, ctx.deadline, ctx.deadline_ms).await,
         (false, _) => Ok(()),
     };
     if let Err(e) = end {
         crate::telemetry::ObjectClaimUnsettled { object, error: &e }.emit();
     }
     run.done_report(status)
-}
-
-async fn bounded<T>(
-    until: Instant,
-    call: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    tokio::time::timeout_at(until.into(), call)
-        .await
-        .unwrap_or_else(|_| {
-            Err(StoreError::Transient(
-                "deadline: stopped waiting for DynamoDB".into(),
-            ))
-        })
 }
 
 /// Why reading stopped early.
