@@ -574,16 +574,26 @@ async fn the_lambda_binary_reads_direct_and_eventbridge_notifications() {
     );
     assert!(function.running(), "bootstrap exited");
 
-    // The object lines are flat JSON with a plain status.
-    let lines: Vec<serde_json::Value> = function
-        .stdout_lines()
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON on stdout: {l}")))
-        .collect();
-    let statuses: Vec<&str> = lines
-        .iter()
-        .filter(|l| l["object"].is_string() && l["status"].is_string())
-        .map(|l| l["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["done", "done", "already_done", "pending"]);
+    // The object lines are flat JSON with a plain status. Stdout is
+    // drained by a thread: wait (bounded) for the last line to be read.
+    let statuses = |function: &Function| -> Vec<String> {
+        function
+            .stdout_lines()
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .unwrap_or_else(|_| panic!("not JSON on stdout: {l}"))
+            })
+            .filter(|l| l["object"].is_string() && l["status"].is_string())
+            .map(|l| l["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let waited = std::time::Instant::now();
+    while statuses(&function).len() < 4 && waited.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        statuses(&function),
+        ["done", "done", "already_done", "pending"]
+    );
 }
