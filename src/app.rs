@@ -398,8 +398,17 @@ impl App {
             // carry its layout.
             return Box::pin(self.handle_s3_event(event, ctx)).await;
         }
+        let started = Instant::now();
+        let parse_began_ms = crate::pipeline::epoch_ms();
         let records = parse_event(event, &self.config.source)?;
-        self.handle_records(&records, ctx).await
+        let parse_ms = crate::pipeline::ms_since(started);
+        let mut inv = self.handle_records(&records, ctx).await?;
+        inv.summary.stage_ms.parse = parse_ms;
+        inv.summary.stage_start_ms.parse = parse_began_ms;
+        // Dropping the records is part of the handler's cost.
+        drop(records);
+        inv.summary.handler_ms = crate::pipeline::ms_since(started);
+        Ok(inv)
     }
 
     /// An S3 notification delivered directly or by EventBridge.

@@ -1,6 +1,7 @@
 //! tickbridge: AWS Kinesis and SQS FIFO records into a kdb+ tickerplant,
 //! typed, deduplicated and in order.
 
+pub mod allocator;
 pub mod app;
 pub mod aws;
 pub mod clock;

@@ -93,6 +93,8 @@ impl Metrics {
         }
         let t = &s.stage_ms;
         for (name, ms) in [
+            ("HandlerMs", s.handler_ms),
+            ("ParseMs", t.parse),
             ("DedupeMs", t.dedupe),
             ("DecodeMs", t.decode),
             ("QuarantineMs", t.quarantine),
@@ -219,6 +221,8 @@ mod tests {
             ..Summary::default()
         };
         s.stage_ms.publish = 1.234_567_8;
+        s.stage_ms.parse = 2.5;
+        s.handler_ms = 9.0;
         s.rows_per_table.insert("trade".into(), 8);
         let lines = emf_lines("tickbridge", "kinesis", &s, 1_700_000_000_000);
         assert_eq!(lines.len(), 2);
@@ -226,13 +230,15 @@ mod tests {
         let defs = main["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .unwrap();
-        assert_eq!(defs.len(), 16);
+        assert_eq!(defs.len(), 18);
         for d in defs {
             let name = d["Name"].as_str().unwrap();
             assert!(main[name].is_number(), "{name} declared but missing");
         }
         assert_eq!(main["Forwarded"], json!(8.0));
         assert_eq!(main["PublishMs"], json!(1.235));
+        assert_eq!(main["ParseMs"], json!(2.5));
+        assert_eq!(main["HandlerMs"], json!(9.0));
         assert_eq!(main["RequestId"], "r1");
         assert_eq!(main["_aws"]["Timestamp"], json!(1_700_000_000_000i64));
         assert_eq!(

@@ -26,7 +26,14 @@ use tickbridge::tplink::TpLink;
 
 const ROOT: &str = "1-67890abc-0123456789abcdef01234567";
 const PARENT: &str = "53995c3f42cd8ad8";
-const STAGES: [&str; 5] = ["dedupe", "decode", "quarantine", "publish", "commit"];
+const STAGES: [&str; 6] = [
+    "parse",
+    "dedupe",
+    "decode",
+    "quarantine",
+    "publish",
+    "commit",
+];
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);

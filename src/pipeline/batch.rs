@@ -112,12 +112,12 @@ impl Slots {
     }
 }
 
-fn ms_since(t: Instant) -> f64 {
+pub(crate) fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
 /// Now as epoch milliseconds, fractional: when a stage began.
-fn epoch_ms() -> f64 {
+pub(crate) fn epoch_ms() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)

@@ -20,6 +20,7 @@ pub mod dry_run;
 pub mod response;
 pub mod schema_decoder;
 
+pub(crate) use batch::{epoch_ms, ms_since};
 pub use batch::{process_batch, process_batch_with_claims, replay_key};
 pub use schema_decoder::SchemaDecoder;
 
@@ -343,6 +344,10 @@ pub struct Summary {
     pub accepted_behind_refusal: usize,
     pub dedupe_requests: u64,
     pub stage_ms: StageTimes,
+    /// The whole of `App::handle` for this event, parse to response, ms:
+    /// with Lambda's billed duration it tells the bridge's time from the
+    /// runtime's (receiving the event, posting the answer).
+    pub handler_ms: f64,
     /// When each stage began, epoch milliseconds (0: it did not run), so
     /// a stage can be placed in time (X-Ray subsegments).
     pub stage_start_ms: StageTimes,
@@ -352,6 +357,9 @@ pub struct Summary {
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct StageTimes {
+    /// Reading the event's records from its bytes (`App::handle`; 0 when
+    /// the records came already read, from the runner or replay).
+    pub parse: f64,
     pub dedupe: f64,
     pub decode: f64,
     pub quarantine: f64,

@@ -46,6 +46,8 @@ impl BatchDone<'_> {
                     refused_updates = s.refused_updates,
                     accepted_behind_refusal = s.accepted_behind_refusal,
                     dynamodb_requests = s.dedupe_requests,
+                    handler_ms = ms3(s.handler_ms),
+                    parse_ms = ms3(s.stage_ms.parse),
                     dedupe_ms = ms3(s.stage_ms.dedupe),
                     decode_ms = ms3(s.stage_ms.decode),
                     quarantine_ms = ms3(s.stage_ms.quarantine),

@@ -113,6 +113,7 @@ pub fn stage_subsegments(summary: &Summary) -> Vec<Subsegment> {
     let start = &summary.stage_start_ms;
     let took = &summary.stage_ms;
     [
+        ("parse", start.parse, took.parse),
         ("dedupe", start.dedupe, took.dedupe),
         ("decode", start.decode, took.decode),
         ("quarantine", start.quarantine, took.quarantine),

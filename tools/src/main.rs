@@ -21,7 +21,14 @@ const VERSION: &str = concat!(
     ")"
 );
 
+// The Lambda binary's allocator and settings (tickbridge::allocator), so
+// `bench` times the bridge in process as it runs in Lambda, and `run` and
+// `replay` serve batches the same way.
+#[global_allocator]
+static ALLOCATOR: tickbridge::allocator::Allocator = tickbridge::allocator::Allocator {};
+
 fn main() -> ExitCode {
+    tickbridge::allocator::configure();
     let matches = cli::Cli::command().version(VERSION).get_matches();
     let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli::run(cli) {

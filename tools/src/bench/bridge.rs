@@ -41,7 +41,6 @@ use tickbridge::config::Config;
 use tickbridge::dedupe::memory::MemoryStore;
 use tickbridge::pipeline::{BatchContext, SchemaDecoder, StageTimes, TickerplantLink};
 use tickbridge::quarantine::{LogQuarantine, Quarantine};
-use tickbridge::source::event::parse_event;
 use tickbridge::tp::{spawn, RunningTp, TickerplantConfig};
 use tickbridge::tplink::TpLink;
 
@@ -237,8 +236,6 @@ pub struct InProcess {
     pub event_bytes: usize,
     pub handler_ms: Vec<f64>,
     pub stages: Vec<StageTimes>,
-    /// `parse_event` alone, timed apart from the handler.
-    pub parse_ms: Vec<f64>,
     /// On-CPU time of the bridge's thread per batch (waits excluded).
     pub cpu_ms: Vec<f64>,
     pub peak_rss_kb: Option<u64>,
@@ -250,6 +247,9 @@ pub struct Binary {
     pub init_ms: Vec<f64>,
     /// GET /next handing out the event → its response read.
     pub invoke_ms: Vec<f64>,
+    /// Of that, the bridge's own handler (`App::handle`, from the
+    /// function's `batch done` log line); the rest is the runtime's.
+    pub handler_ms: Vec<f64>,
     /// CPU time of the whole process (every thread) per invocation.
     pub cpu_ms: Vec<f64>,
     /// Peak RSS after its first event, and after all of them (the
@@ -347,7 +347,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The in-process level: one long-lived `App`, as in the Lambda process
 /// (its store keeps every key it confirmed, its link stays connected).
 struct Bench {
-    config: Config,
     app: App,
     args: Args,
     records: usize,
@@ -373,7 +372,6 @@ impl Bench {
             SchemaDecoder::new(catalog, !args.no_payload_keys),
         );
         Ok(Bench {
-            config,
             app,
             args: args.clone(),
             records: args.records,
@@ -387,11 +385,6 @@ impl Bench {
         let first = FIRST + (iteration + 1) * self.records;
         let event = workload_event(&self.args, first)?;
         let app = &self.app;
-        // The event parse alone, for the stage breakdown (untimed below).
-        let start = Instant::now();
-        let parsed = parse_event(event.as_bytes(), &self.config.source)?;
-        let parse = start.elapsed().as_secs_f64() * 1000.0;
-        drop(parsed);
         let ctx = BatchContext::with_budget(format!("bench-{iteration}"), Duration::from_secs(60));
         let cpu_before = thread_cpu_ns();
         let start = Instant::now();
@@ -411,7 +404,6 @@ impl Bench {
         if iteration > 0 {
             into.handler_ms.push(elapsed);
             into.stages.push(inv.summary.stage_ms.clone());
-            into.parse_ms.push(parse);
             into.cpu_ms.extend(cpu);
         }
         Ok(())
@@ -474,6 +466,8 @@ struct Lambda {
     api: RuntimeApi,
     function: Function,
     figures: Binary,
+    /// Stdout lines already searched for `batch done`.
+    lines_seen: usize,
 }
 
 impl Lambda {
@@ -485,19 +479,24 @@ impl Lambda {
         for run in 0..runs {
             let mut api = RuntimeApi::bind().await?;
             let start = Instant::now();
-            let function = Function::start(path, api.addr, tp, &[], false)?;
+            // Info, as deployed: the handler's time comes from its
+            // `batch done` line.
+            let function =
+                Function::start(path, api.addr, tp, &[("TICKBRIDGE_LOG", "info")], true)?;
             api.wait_ready(Duration::from_secs(10))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}\n{}", function.tail()))?;
             init_ms.push(start.elapsed().as_secs_f64() * 1000.0);
             if run + 1 == runs {
                 return Ok(Lambda {
+                    lines_seen: 0,
                     api,
                     function,
                     figures: Binary {
                         path: path.to_path_buf(),
                         init_ms,
                         invoke_ms: Vec::new(),
+                        handler_ms: Vec::new(),
                         cpu_ms: Vec::new(),
                         first_rss_kb: None,
                         peak_rss_kb: None,
@@ -545,8 +544,37 @@ impl Lambda {
                 .invoke_ms
                 .push(got.elapsed.as_secs_f64() * 1000.0);
             self.figures.cpu_ms.extend(cpu);
+            let handler = self.handler_ms(&format!("bench-{iteration}"))?;
+            self.figures.handler_ms.push(handler);
         }
         Ok(())
+    }
+
+    /// `handler_ms` of invocation `request_id`'s `batch done` line. The
+    /// line is written before the response is posted, but comes through
+    /// another pipe: it may still be on its way (bounded wait).
+    fn handler_ms(&mut self, request_id: &str) -> anyhow::Result<f64> {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let lines = self.function.stdout_lines();
+            for line in &lines[self.lines_seen.min(lines.len())..] {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if v["request_id"] == request_id && v["message"] == "batch done" {
+                    self.lines_seen = lines.len();
+                    return v["handler_ms"].as_f64().ok_or_else(|| {
+                        anyhow::anyhow!("batch done line without handler_ms: {line}")
+                    });
+                }
+            }
+            anyhow::ensure!(
+                Instant::now() < until,
+                "no `batch done` line for {request_id} from the function\n{}",
+                self.function.tail()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     fn finish(mut self) -> Binary {
@@ -603,6 +631,22 @@ fn print_levels(args: &Args, r: &InProcess, b: Option<&Binary>) {
         .map(|b| Spread::of(&b.invoke_ms));
     if let Some(l) = &lambda {
         row("Lambda process: GET /next served -> response POSTed", l);
+        if let Some(b) = b.filter(|b| !b.handler_ms.is_empty()) {
+            // Per invocation, so the split adds up where the medians
+            // would not.
+            let outside: Vec<f64> = b
+                .invoke_ms
+                .iter()
+                .zip(&b.handler_ms)
+                .map(|(all, handler)| all - handler)
+                .collect();
+            let (inside, outside) = (Spread::of(&b.handler_ms), Spread::of(&outside));
+            println!(
+                "    of which App::handle in the function {:.2} ms (p99 {:.2}); the runtime's \
+                 part (event over HTTP, runtime client, response) {:.2} ms (p99 {:.2})",
+                inside.median, inside.p99, outside.median, outside.p99
+            );
+        }
         println!(
             "  the Lambda process runs at {:.0}% of the in-process rate (medians; p99 {:.0}%)",
             h.median / l.median * 100.0,
@@ -640,15 +684,15 @@ fn print_levels(args: &Args, r: &InProcess, b: Option<&Binary>) {
     }
     let spread =
         |f: fn(&StageTimes) -> f64| Spread::of(&r.stages.iter().map(f).collect::<Vec<_>>());
-    let (dedupe, decode, publish, commit) = (
+    let (parse, dedupe, decode, publish, commit) = (
+        spread(|s| s.parse),
         spread(|s| s.dedupe),
         spread(|s| s.decode),
         spread(|s| s.publish),
         spread(|s| s.commit),
     );
-    let parse = Spread::of(&r.parse_ms);
     println!(
-        "  stages in process (median ms): event parse {:.2} (timed alone), dedupe {:.2}, \
+        "  stages in process (median ms): event parse {:.2}, dedupe {:.2}, \
          decode {:.2}, publish+confirm {:.2}, commit {:.2}, the rest {:.2}",
         parse.median,
         dedupe.median,

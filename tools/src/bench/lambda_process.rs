@@ -41,6 +41,11 @@ impl Function {
             .env("TICKBRIDGE_TP", tp.to_string())
             .env("TICKBRIDGE_STORE", "memory")
             .env("TICKBRIDGE_LOG", "warn");
+        // The allocator's own settings pass through, so they can be
+        // compared without a rebuild.
+        for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("MIMALLOC_")) {
+            cmd.env(k, v);
+        }
         for (k, v) in extra {
             cmd.env(k, v);
         }
