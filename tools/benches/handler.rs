@@ -15,7 +15,12 @@ use std::time::Instant;
 use tickbridge::source::event::{parse_event, SourceOptions};
 use tickbridge_tools::bench::bridge::{event, handler_only, Args, Spread};
 
+// What ships: the binaries' allocator and its settings.
+#[global_allocator]
+static ALLOCATOR: tickbridge::allocator::Allocator = tickbridge::allocator::Allocator {};
+
 fn main() -> ExitCode {
+    tickbridge::allocator::configure();
     let iterations = std::env::var("TICKBRIDGE_BENCH_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())

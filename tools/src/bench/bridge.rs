@@ -652,6 +652,31 @@ fn print_levels(args: &Args, r: &InProcess, b: Option<&Binary>) {
             h.median / l.median * 100.0,
             h.p99 / l.p99 * 100.0,
         );
+        if let Some(b) = b.filter(|b| b.invoke_ms.len() == r.handler_ms.len()) {
+            // The levels take turns, so iteration i of each ran under the
+            // same load: the median of the ratios of such pairs is steadier
+            // on a shared machine than the ratio of two medians.
+            let paired = |lambda: &[f64]| {
+                let ratios: Vec<f64> = r
+                    .handler_ms
+                    .iter()
+                    .zip(lambda)
+                    .map(|(inproc, lambda)| inproc / lambda * 100.0)
+                    .collect();
+                Spread::of(&ratios).median
+            };
+            print!(
+                "  paired by iteration (median of the ratios): the Lambda process at {:.0}%",
+                paired(&b.invoke_ms)
+            );
+            if b.handler_ms.len() == r.handler_ms.len() {
+                print!(
+                    "; App::handle in the function at {:.0}% of the in-process rate",
+                    paired(&b.handler_ms)
+                );
+            }
+            println!();
+        }
     }
     println!(
         "  in process: {:.0} records/s at the median; target >= {:.0}: {}",
