@@ -405,7 +405,7 @@ impl App {
         let mut inv = self.handle_records(&records, ctx).await?;
         inv.summary.stage_ms.parse = parse_ms;
         inv.summary.stage_start_ms.parse = parse_began_ms;
-        // Dropping the records is part of the handler's cost.
+        // From the event's bytes, and dropping the records is part of it.
         drop(records);
         inv.summary.handler_ms = crate::pipeline::ms_since(started);
         Ok(inv)
@@ -477,6 +477,7 @@ impl App {
         {
             return Box::pin(self.handle_s3_messages(records, ctx)).await;
         }
+        let started = Instant::now();
         let mut link = self.link.lock().await;
         let inv = self
             .run_batch(
@@ -489,9 +490,10 @@ impl App {
             )
             .await;
         drop(link);
-        let inv = inv?;
+        let mut inv = inv?;
         let kept_in_log = matches!(self.quarantine, Quarantine::Log(_));
         record_events(records, &inv, kept_in_log);
+        inv.summary.handler_ms = crate::pipeline::ms_since(started);
         Ok(inv)
     }
 

@@ -344,9 +344,11 @@ pub struct Summary {
     pub accepted_behind_refusal: usize,
     pub dedupe_requests: u64,
     pub stage_ms: StageTimes,
-    /// The whole of `App::handle` for this event, parse to response, ms:
-    /// with Lambda's billed duration it tells the bridge's time from the
-    /// runtime's (receiving the event, posting the answer).
+    /// The bridge's whole time on the batch, ms: `App::handle` from the
+    /// event's bytes (parse included), `App::handle_records` from records
+    /// already read (runner, replay). Beside Lambda's billed duration it
+    /// tells the bridge's time from the runtime's (receiving the event,
+    /// posting the answer).
     pub handler_ms: f64,
     /// When each stage began, epoch milliseconds (0: it did not run), so
     /// a stage can be placed in time (X-Ray subsegments).

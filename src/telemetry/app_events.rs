@@ -72,6 +72,12 @@ fn one_line_per_bad_record_in_both_modes() {
         let ctx = BatchContext::with_budget("req-1", Duration::from_millis(1500));
         let (inv, logs) = lines_async(app.handle(&event, &ctx));
         let inv = inv.expect("an invocation");
+        // The parse is a stage of its own, and the handler's time covers
+        // every stage (they run one after another inside it).
+        let (t, all) = (&inv.summary.stage_ms, inv.summary.handler_ms);
+        assert!(t.parse > 0.0, "{t:?}");
+        let stages = t.parse + t.dedupe + t.decode + t.quarantine + t.publish + t.commit;
+        assert!(all >= stages - 0.01, "handler {all} ms, stages {t:?}");
         let warnings: Vec<&Value> = logs.iter().filter(|l| l["level"] == "WARN").collect();
         let bad: Vec<&Value> = warnings
             .iter()
