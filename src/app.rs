@@ -632,7 +632,7 @@ fn record_events(records: &[Record], inv: &Invocation, kept_in_log: bool) {
         let RecordState::Pending { reason } = s else {
             continue;
         };
-        match left.iter_mut().find(|(lane, ..)| *lane == r.lane) {
+        match left.iter_mut().find(|(lane, ..)| *lane == &*r.lane) {
             Some((_, _, n, _)) => *n += 1,
             None => left.push((&r.lane, crate::telemetry::position(r), 1, reason)),
         }

@@ -554,7 +554,7 @@ impl<D: Decoder> Batch<'_, D> {
                         _ => "no result".into(),
                     };
                     self.slots.work[i] = Work::pending(format!("quarantine send failed: {why}"));
-                    cut_lanes.push(self.records[i].lane.clone());
+                    cut_lanes.push(self.records[i].lane.to_string());
                 }
             }
         }
@@ -646,10 +646,10 @@ pub fn replay_key(r: &Record) -> Option<String> {
     }
     let shard = r
         .lane
-        .strip_prefix(r.source_arn.as_str())
+        .strip_prefix(&*r.source_arn)
         .and_then(|rest| rest.strip_prefix('/'))
         .map(|rest| rest.split('#').next().unwrap_or(rest))
-        .unwrap_or(r.lane.as_str());
+        .unwrap_or(&r.lane);
     Some(match &r.sub {
         None => format!("kin#{}/{shard}#{}", r.source_arn, r.position),
         Some(sub) => format!("kin#{}/{shard}#{}#{}", r.source_arn, r.position, sub.index),
@@ -724,8 +724,8 @@ fn bad(reason: String, mode: BadRecords) -> Work {
 
 fn quarantine_item(r: &Record, reason: &str) -> QuarantineItem {
     QuarantineItem {
-        source_arn: r.source_arn.clone(),
-        lane: r.lane.clone(),
+        source_arn: r.source_arn.to_string(),
+        lane: r.lane.to_string(),
         // `seq:sub` for a KPL user record: it tells them apart, also in
         // the FIFO quarantine's deduplication id.
         position: r.position_text().into_owned(),

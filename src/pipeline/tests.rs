@@ -683,7 +683,7 @@ fn replayed_kinesis_records_are_keyed_by_shard_and_sequence() {
     let rec = |lane: String| Record {
         kind: SourceKind::Kinesis,
         source_arn: arn.into(),
-        lane,
+        lane: lane.into(),
         position: "4959".into(),
         failure_id: "4959".into(),
         message_key: None,

@@ -228,7 +228,7 @@ mod tests {
         let opts = SourceOptions::default();
         let recs = records_of(&[m], arn, &opts).unwrap();
         assert_eq!(recs, parse_event(ev.as_bytes(), &opts).unwrap());
-        assert_eq!(recs[0].lane, format!("{arn}/g7"));
+        assert_eq!(&*recs[0].lane, format!("{arn}/g7"));
         assert_eq!(recs[0].failure_id, "m-1");
         assert_eq!(recs[0].message_key.as_deref(), Some("msg#m-1"));
         assert_eq!(recs[0].position, "18849496460467696128");

@@ -266,8 +266,8 @@ where
     }
     use base64::Engine;
     let item = QuarantineItem {
-        source_arn: record.source_arn.clone(),
-        lane: record.lane.clone(),
+        source_arn: record.source_arn.to_string(),
+        lane: record.lane.to_string(),
         position: record.position.clone(),
         failure_id: record.failure_id.clone(),
         reason: reason.clone(),

@@ -278,8 +278,8 @@ mod fast {
         // About 500 bytes of event per record in Lambda's layout.
         let mut out = Vec::with_capacity(event.len() / 512 + 1);
         // Consecutive records of one shard share a lane: its text is made
-        // once and cloned.
-        let mut lane: Option<(&str, &str, &str, String)> = None;
+        // once and shared.
+        let mut lane: Option<(&str, &str, &str, std::sync::Arc<str>)> = None;
         let mut index = 0;
         loop {
             let r = s.record()?;
@@ -310,6 +310,7 @@ mod fast {
             } else {
                 match kinesis::lane_of(&parts, opts) {
                     Ok(text) => {
+                        let text: std::sync::Arc<str> = text.into();
                         lane = Some((r.arn, shard_id, pk, text.clone()));
                         text
                     }
@@ -772,7 +773,7 @@ mod tests {
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].payload, br#"{"a":1}"#);
         assert_eq!(
-            recs[0].lane,
+            &*recs[0].lane,
             "arn:aws:kinesis:us-east-2:123456789012:stream/trades/shardId-000000000006"
         );
         assert_eq!(recs[0].failure_id, SEQ1);
@@ -811,11 +812,14 @@ mod tests {
           {"messageId":"m1","receiptHandle":"h","body":"{\"x\":1}","attributes":{"MessageGroupId":"g1","SequenceNumber":"18849496460467696128","SentTimestamp":"1545082649183","MessageDeduplicationId":"d1"},"messageAttributes":{},"md5OfBody":"x","eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-2:123456789012:q.fifo","awsRegion":"us-east-2"},
           {"messageId":"m2","body":"b","attributes":{},"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-2:123456789012:std"}]}"#;
         let recs = parse_event(ev.as_bytes(), &SourceOptions::default()).unwrap();
-        assert_eq!(recs[0].lane, "arn:aws:sqs:us-east-2:123456789012:q.fifo/g1");
+        assert_eq!(
+            &*recs[0].lane,
+            "arn:aws:sqs:us-east-2:123456789012:q.fifo/g1"
+        );
         assert_eq!(recs[0].message_key.as_deref(), Some("msg#m1"));
         assert_eq!(recs[0].failure_id, "m1");
         assert_eq!(recs[0].arrival_ms, 1_545_082_649_183);
-        assert_eq!(recs[1].lane, "arn:aws:sqs:us-east-2:123456789012:std/m2");
+        assert_eq!(&*recs[1].lane, "arn:aws:sqs:us-east-2:123456789012:std/m2");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! constructor ([`record`]): the runner and replay hand the SDK's records
 //! over as they are, never re-encoded as Lambda JSON.
 
+use std::sync::Arc;
+
 use base64::Engine;
 
 use super::kpl::{self, Aggregation};
@@ -49,7 +51,7 @@ pub fn records(
         Data::Bytes(bytes) => Ok(bytes.to_vec()),
         Data::Base64(text) => decode_data(text.as_bytes()).map_err(|_| text),
     };
-    let lane = lane_of(&p, opts)?;
+    let lane = super::shared(out.last().map(|r| &r.lane), &lane_of(&p, opts)?);
     records_of(p, payload, lane, out);
     Ok(())
 }
@@ -86,24 +88,27 @@ pub(crate) fn lane_of(
 pub(crate) fn records_of(
     p: KinesisParts<'_>,
     payload: Result<Vec<u8>, &str>,
-    lane: String,
+    lane: Arc<str>,
     out: &mut Vec<Record>,
 ) {
-    let plain =
-        |lane: String, payload: Vec<u8>, defect: Option<String>, kpl_note: Option<String>| Record {
-            kind: SourceKind::Kinesis,
-            message_key: None,
-            lane,
-            position: p.sequence_number.to_string(),
-            failure_id: p.sequence_number.to_string(),
-            source_arn: p.stream_arn.to_string(),
-            payload,
-            arrival_ms: p.arrival_ms,
-            defect,
-            pointer_attribute: None,
-            sub: None,
-            kpl_note,
-        };
+    let source_arn = super::shared(out.last().map(|r| &r.source_arn), p.stream_arn);
+    let plain = |lane: Arc<str>,
+                 payload: Vec<u8>,
+                 defect: Option<String>,
+                 kpl_note: Option<String>| Record {
+        kind: SourceKind::Kinesis,
+        message_key: None,
+        lane,
+        position: p.sequence_number.to_string(),
+        failure_id: p.sequence_number.to_string(),
+        source_arn: source_arn.clone(),
+        payload,
+        arrival_ms: p.arrival_ms,
+        defect,
+        pointer_attribute: None,
+        sub: None,
+        kpl_note,
+    };
     let payload = match payload {
         Ok(bytes) => bytes,
         Err(text) => {
@@ -294,7 +299,7 @@ mod tests {
             ..SourceOptions::default()
         };
         assert_eq!(
-            from_sdk_all(&sdk_recs, &by_key)[1].lane,
+            &*from_sdk_all(&sdk_recs, &by_key)[1].lane,
             format!("{ARN}/{SHARD}#")
         );
     }

@@ -41,10 +41,12 @@ pub enum SourceKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     pub kind: SourceKind,
-    pub source_arn: String,
+    /// Shared by every record of the batch from one source (and `lane` by
+    /// every record of one lane): one allocation each, not one per record.
+    pub source_arn: std::sync::Arc<str>,
     /// The unit of ordering: a shard (or shard + partition key), or a FIFO
     /// message group. Records of one lane are in order within the batch.
-    pub lane: String,
+    pub lane: std::sync::Arc<str>,
     /// Kinesis sequence number; for SQS FIFO the queue's `SequenceNumber`
     /// attribute when present, else empty.
     pub position: String,
@@ -111,6 +113,16 @@ impl Record {
     }
 }
 
+/// `text` as a shared string: `prev` (the previous record's) when it says
+/// the same, as it mostly does (a batch's records share their source, and
+/// mostly their lane), else a new one.
+pub(crate) fn shared(prev: Option<&std::sync::Arc<str>>, text: &str) -> std::sync::Arc<str> {
+    match prev {
+        Some(p) if **p == *text => p.clone(),
+        _ => text.into(),
+    }
+}
+
 /// A lane and the indices (into the batch) of its records, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lane {
@@ -128,19 +140,19 @@ pub fn lanes(records: &[Record]) -> Vec<Lane> {
         // Records of a lane mostly come together (a Kinesis batch is one
         // shard): the previous record's lane is tried before the map.
         if let Some((lane, l)) = last {
-            if lane == r.lane {
+            if lane == &*r.lane {
                 out[l].records.push(i);
                 continue;
             }
         }
-        let found = index.get(r.lane.as_str()).copied();
+        let found = index.get(&*r.lane).copied();
         last = Some((&r.lane, found.unwrap_or(out.len())));
         match found {
             Some(l) => out[l].records.push(i),
             None => {
                 index.insert(&r.lane, out.len());
                 out.push(Lane {
-                    id: r.lane.clone(),
+                    id: r.lane.to_string(),
                     records: vec![i],
                 });
             }

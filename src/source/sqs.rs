@@ -90,10 +90,10 @@ pub fn record(p: SqsParts<'_>, opts: &SourceOptions) -> Result<Record, SourceRec
     Ok(Record {
         kind: SourceKind::SqsFifo,
         message_key: Some(format!("msg#{id}")),
-        lane,
+        lane: lane.into(),
         position: p.sequence_number.unwrap_or_default().to_string(),
         failure_id: id.to_string(),
-        source_arn: p.queue_arn.to_string(),
+        source_arn: p.queue_arn.into(),
         payload,
         arrival_ms: p.sent_timestamp.and_then(|t| t.parse().ok()).unwrap_or(0),
         defect,
@@ -184,12 +184,12 @@ mod tests {
                 .map(|m| from_sdk(m, ARN, &opts).unwrap())
                 .collect();
             assert_eq!(got, want, "base64 bodies: {base64}");
-            assert_eq!(got[0].lane, format!("{ARN}/g7"));
+            assert_eq!(&*got[0].lane, format!("{ARN}/g7"));
             assert_eq!(got[0].message_key.as_deref(), Some("msg#m-1"));
             assert_eq!(got[0].position, "18849496460467696128");
             assert_eq!(got[0].arrival_ms, 1_764_000_000_123);
             assert_eq!(got[1].payload, unicode.as_bytes());
-            assert_eq!(got[2].lane, format!("{ARN}/m-3"));
+            assert_eq!(&*got[2].lane, format!("{ARN}/m-3"));
             assert_eq!(got[4].defect.is_some(), base64);
             if base64 {
                 assert_eq!(got[3].payload, br#"{"a":1}"#);

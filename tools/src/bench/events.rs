@@ -260,7 +260,7 @@ mod tests {
     fn sqs_events_have_groups() {
         let ev = event(&args("sqs")).to_string();
         let recs = parse_event(ev.as_bytes(), &SourceOptions::default()).unwrap();
-        let lanes: std::collections::HashSet<&str> = recs.iter().map(|r| r.lane.as_str()).collect();
+        let lanes: std::collections::HashSet<&str> = recs.iter().map(|r| r.lane.as_ref()).collect();
         assert_eq!(lanes.len(), 3);
     }
 }
