@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::key_table::KeyTable;
 use super::{Claim, DedupeStore, StoreError, RELEASE_CHUNK};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,20 +15,36 @@ enum KeyState {
     Completed { expires_at_s: i64 },
 }
 
-/// Keys hashed with a seeded fast hash (foldhash): SipHash was a tenth of
-/// the handler's time with payload keys on.
-type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
+/// The keys a store remembers at least (and holds about twice as many,
+/// plus live claims), so that a process holding the memory store stays
+/// bounded (`key_table` says how): 131,072 keys, thirteen batches of
+/// 10,000, in a table of about 26 MB at most.
+pub const KEYS_REMEMBERED: usize = 1 << 17;
 
-#[derive(Default)]
 pub struct MemoryStore {
-    checkpoints: Mutex<Map<String>>,
-    keys: Mutex<Map<KeyState>>,
+    checkpoints: Mutex<HashMap<String, String>>,
+    keys: Mutex<KeyTable<KeyState>>,
     requests: AtomicU64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> MemoryStore {
+        MemoryStore::remembering(KEYS_REMEMBERED)
+    }
 }
 
 impl MemoryStore {
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// A store that remembers at least the last `keys` keys.
+    pub fn remembering(keys: usize) -> MemoryStore {
+        MemoryStore {
+            checkpoints: Mutex::default(),
+            keys: Mutex::new(KeyTable::new(keys)),
+            requests: AtomicU64::new(0),
+        }
     }
 
     fn count(&self, n: usize) {
@@ -37,7 +54,7 @@ impl MemoryStore {
     /// Plants a live claim, as a concurrent invocation would hold it.
     pub fn hold(&self, key: &str, until_ms: i64) {
         if let Ok(mut keys) = self.keys.lock() {
-            keys.insert(key.to_string(), KeyState::InProgress { until_ms });
+            keys.update(key, |_| Some(KeyState::InProgress { until_ms }));
         }
     }
 
@@ -112,20 +129,19 @@ impl DedupeStore for MemoryStore {
         let taken = KeyState::InProgress {
             until_ms: in_progress_until_ms,
         };
+        // Claims of other invocations still live are never forgotten.
+        state.rotate_if_full(
+            |s| matches!(s, KeyState::InProgress { until_ms } if *until_ms > now_ms),
+        );
         Ok(keys
             .iter()
-            .map(|k| match state.get_mut(k.as_str()) {
-                Some(held) => {
-                    let claim = claim_of(Some(held), now_ms);
-                    if claim == Claim::New {
-                        *held = taken.clone();
-                    }
-                    claim
-                }
-                None => {
-                    state.insert(k.clone(), taken.clone());
-                    Claim::New
-                }
+            .map(|k| {
+                let mut claim = Claim::New;
+                state.update(k, |held| {
+                    claim = claim_of(held, now_ms);
+                    (claim == Claim::New).then(|| taken.clone())
+                });
+                claim
             })
             .collect())
     }
@@ -144,13 +160,7 @@ impl DedupeStore for MemoryStore {
         self.count(keys.len().div_ceil(25));
         let mut state = self.keys.lock().map_err(|_| poisoned())?;
         for k in keys {
-            let done = KeyState::Completed { expires_at_s };
-            match state.get_mut(k.as_str()) {
-                Some(held) => *held = done,
-                None => {
-                    state.insert(k.clone(), done);
-                }
-            }
+            state.update(k, |_| Some(KeyState::Completed { expires_at_s }));
         }
         Ok(())
     }
@@ -163,16 +173,16 @@ impl DedupeStore for MemoryStore {
             let ours = chunk
                 .iter()
                 .filter(|k| {
-                    matches!(state.get(**k), Some(KeyState::InProgress { until_ms }) if *until_ms == claimed_until_ms)
+                    matches!(state.get(k), Some(KeyState::InProgress { until_ms }) if *until_ms == claimed_until_ms)
                 })
                 .count();
             // One transaction; when it held keys that are not in progress
             // it is cancelled, and the rest go again in a second one.
             self.count(if ours > 0 && ours < chunk.len() { 2 } else { 1 });
             for k in chunk {
-                if matches!(state.get(*k), Some(KeyState::InProgress { until_ms }) if *until_ms == claimed_until_ms)
+                if matches!(state.get(k), Some(KeyState::InProgress { until_ms }) if *until_ms == claimed_until_ms)
                 {
-                    state.remove(*k);
+                    state.remove(k);
                 }
             }
         }
@@ -240,6 +250,31 @@ mod tests {
         );
         // Peeking took nothing: a claim now finds the same.
         assert_eq!(s.claim(&k, 20, 3000).await.unwrap(), peeked);
+    }
+
+    #[tokio::test]
+    async fn old_completed_keys_are_forgotten_but_live_claims_are_not() {
+        let s = MemoryStore::remembering(2);
+        let k = keys(&["a", "b", "c", "d", "e", "f"]);
+        // "a" is claimed by a long-running invocation and never completed.
+        s.claim(&k[..1], 0, 1_000_000).await.unwrap();
+        for chunk in k[1..].chunks(2) {
+            s.claim(chunk, 10, 1000).await.unwrap();
+            s.complete(chunk, 100).await.unwrap();
+        }
+        // Two generations of two: "b" and "c" are forgotten, the rest held.
+        let found = s.claim(&k, 20, 3000).await.unwrap();
+        assert_eq!(
+            found,
+            vec![
+                Claim::InProgress,
+                Claim::New,
+                Claim::New,
+                Claim::Completed,
+                Claim::Completed,
+                Claim::Completed
+            ]
+        );
     }
 
     #[tokio::test]

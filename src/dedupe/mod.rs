@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 pub mod dynamodb;
+mod key_table;
 pub mod memory;
 mod read_only;
 
