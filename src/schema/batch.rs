@@ -51,6 +51,8 @@ pub struct BatchBuilder {
     pub(crate) syms: SymbolTable,
     pub(crate) tape: Tape,
     pub(crate) row_nodes: Vec<usize>,
+    /// A row's top-level fields (`Tape::get_many`), reused row to row.
+    pub(crate) found: Vec<Option<usize>>,
     spare: Vec<(usize, Vec<Column>)>,
 }
 

@@ -123,6 +123,44 @@ pub struct Table {
     pub(crate) delimited: Option<DelimitedPlan>,
     /// The CSV separator, when the table takes CSV objects.
     pub(crate) csv: Option<u8>,
+    /// The top-level keys that JSON rows' columns and payload key read.
+    pub(crate) top: TopFields,
+}
+
+/// A table's fields that are top-level keys of a JSON row (most are),
+/// found in one pass over the row's members; other paths are followed
+/// one by one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TopFields {
+    /// The keys, in the order of `Tape::get_many`'s answer.
+    pub(crate) keys: Vec<String>,
+    /// For each sent column, and for each payload-key field: its key's
+    /// place in `keys`, or `None` for a deeper path.
+    pub(crate) columns: Vec<Option<usize>>,
+    pub(crate) payload_key: Vec<Option<usize>>,
+}
+
+impl TopFields {
+    fn new<'a>(
+        columns: impl Iterator<Item = &'a FieldPath>,
+        payload_key: impl Iterator<Item = &'a FieldPath>,
+    ) -> TopFields {
+        let mut keys: Vec<String> = Vec::new();
+        let mut place = |path: &FieldPath| {
+            let key = path.single_key()?;
+            Some(keys.iter().position(|k| k == key).unwrap_or_else(|| {
+                keys.push(key.to_string());
+                keys.len() - 1
+            }))
+        };
+        let columns = columns.map(&mut place).collect();
+        let payload_key = payload_key.map(&mut place).collect();
+        TopFields {
+            keys,
+            columns,
+            payload_key,
+        }
+    }
 }
 
 impl Table {
@@ -808,6 +846,7 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
         }
     };
 
+    let top = TopFields::new(sent.iter().map(|c| &c.path), payload_key.iter());
     Some(Table {
         schema: schema.clone(),
         sent,
@@ -816,5 +855,6 @@ fn compile_table(schema: &Schema, file: Option<String>, issues: &mut Vec<Issue>)
         payload_key_index,
         delimited,
         csv,
+        top,
     })
 }

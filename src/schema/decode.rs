@@ -11,6 +11,7 @@ use super::catalog::{Catalog, ColumnPlan, Table};
 use super::convert::{self, ConvError, Input};
 use super::error::{shown, At, RecordError};
 use super::json::{JsonError, Kind, Tape};
+use super::path::FieldPath;
 use crate::kdb::upd::{Column, SymbolTable};
 
 impl Catalog {
@@ -133,7 +134,11 @@ impl Catalog {
             k
         });
         let BatchBuilder {
-            runs, syms, tape, ..
+            runs,
+            syms,
+            tape,
+            found,
+            ..
         } = out;
         let result = (|| {
             let columns = &mut runs
@@ -144,8 +149,18 @@ impl Catalog {
                 .columns;
             for (r, &row) in rows.iter().enumerate() {
                 let row_no = multi.then_some(r);
-                for (plan, col) in table.sent.iter().zip(columns.iter_mut()) {
-                    let node = plan.path.find(tape, text, row);
+                tape.get_many(text, row, &table.top.keys, found);
+                let top = |place: Option<usize>, path: &FieldPath| match place {
+                    Some(at) => found.get(at).copied().flatten(),
+                    None => path.find(tape, text, row),
+                };
+                for ((plan, col), place) in table
+                    .sent
+                    .iter()
+                    .zip(columns.iter_mut())
+                    .zip(table.top.columns.iter().copied())
+                {
+                    let node = top(place, &plan.path);
                     let input = node.map_or(Input::Missing, |i| input_at(tape, text, i));
                     if let Err(e) = push(plan, input, col, syms) {
                         let value = node.map_or_else(String::new, |i| value_text(tape, text, i));
@@ -154,12 +169,16 @@ impl Catalog {
                 }
                 if let Some(k) = key.as_mut() {
                     k.push(if r == 0 { '#' } else { ',' });
-                    for (n, p) in table.payload_key.iter().enumerate() {
+                    for (n, (p, place)) in table
+                        .payload_key
+                        .iter()
+                        .zip(table.top.payload_key.iter().copied())
+                        .enumerate()
+                    {
                         if n > 0 {
                             k.push('#');
                         }
-                        let part = p
-                            .find(tape, text, row)
+                        let part = top(place, p)
                             .and_then(|i| key_part(tape, text, i))
                             .ok_or_else(|| RecordError::MissingKey {
                                 table: table.name().to_string(),

@@ -242,10 +242,9 @@ impl Tape {
                 // rather than by a call to memcmp.
                 Kind::Str => {
                     end.saturating_sub(start) == want.len()
-                        && bytes.get(start) == want.first()
-                        && bytes
-                            .get(start..end)
-                            .is_some_and(|k| k.iter().zip(want).all(|(a, b)| a == b))
+                        && bytes.get(start..end).is_some_and(|k| {
+                            k.first() == want.first() && k.iter().zip(want).all(|(a, b)| a == b)
+                        })
                 }
                 // Unescaping never lengthens a key.
                 _ => {
@@ -262,6 +261,43 @@ impl Tape {
             i = value.next as usize;
         }
         last
+    }
+
+    /// The values of several keys of the object at `obj` in one pass over
+    /// its members: `out[j]` is what [`Tape::get`] gives for `keys[j]`
+    /// (the last value of a repeated key). A record's columns are looked
+    /// up this way, each member read once rather than once per column.
+    pub fn get_many(&self, text: &str, obj: usize, keys: &[String], out: &mut Vec<Option<usize>>) {
+        out.clear();
+        out.resize(keys.len(), None);
+        let Some(o) = self.nodes.get(obj).filter(|o| o.kind == Kind::Object) else {
+            return;
+        };
+        let bytes = text.as_bytes();
+        let mut i = obj + 1;
+        while i < o.next as usize {
+            let Some(k) = self.nodes.get(i) else { break };
+            let v = i + 1;
+            let unescaped;
+            let key = match k.kind {
+                Kind::Str => bytes
+                    .get(k.start as usize..k.end as usize)
+                    .unwrap_or_default(),
+                _ => {
+                    unescaped = self.str_at(text, i);
+                    unescaped.as_deref().map_or(&[][..], str::as_bytes)
+                }
+            };
+            for (want, slot) in keys.iter().zip(out.iter_mut()) {
+                if want.len() == key.len() && want.as_bytes() == key {
+                    *slot = Some(v);
+                }
+            }
+            let Some(value) = self.nodes.get(v) else {
+                break;
+            };
+            i = value.next as usize;
+        }
     }
 
     /// Element `n` of the array at `arr`.
@@ -644,6 +680,27 @@ mod tests {
         assert_eq!(t.str_at(text, key).unwrap(), "v");
         assert_eq!(t.elements(b).count(), 3);
         assert_eq!(t.get(text, 0, "zz"), None);
+    }
+
+    #[test]
+    fn get_many_finds_what_get_finds() {
+        let text = r#"{"p":1,"q":{"p":7},"p":2,"\u0070":3,"r":[1],"k\u0065y":"v","":0}"#;
+        let t = parse(text).unwrap();
+        let keys: Vec<String> = ["p", "q", "r", "key", "", "zz", "p"]
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        let mut out = vec![Some(99)];
+        t.get_many(text, 0, &keys, &mut out);
+        let want: Vec<Option<usize>> = keys.iter().map(|k| t.get(text, 0, k)).collect();
+        assert_eq!(out, want);
+        assert_eq!(t.raw(text, out[0].unwrap()), "3");
+        // The empty key is a key too (JSON pointer "/").
+        assert_eq!(t.raw(text, out[4].unwrap()), "0");
+        assert_eq!(out[5], None);
+        // Not an object: nothing found.
+        t.get_many(text, t.get(text, 0, "r").unwrap(), &keys, &mut out);
+        assert!(out.iter().all(Option::is_none) && out.len() == keys.len());
     }
 
     #[test]
