@@ -435,15 +435,38 @@ fn pow10(e: i32) -> Option<i128> {
 }
 
 fn integer(text: &str, min: i128, max: i128) -> Result<i128, ConvError> {
-    let v = Decimal::parse(text)
-        .ok_or(ConvError::WrongType {
-            expected: "an integer",
-        })?
-        .to_i128()?;
+    let v = match plain_integer(text) {
+        Some(v) => v,
+        None => Decimal::parse(text)
+            .ok_or(ConvError::WrongType {
+                expected: "an integer",
+            })?
+            .to_i128()?,
+    };
     if v < min || v > max {
         return Err(ConvError::OutOfRange);
     }
     Ok(v)
+}
+
+/// `-?[0-9]{1,18}`, read without the general decimal parser: most integers
+/// in records are written so, and 18 digits cannot overflow an `i64`.
+fn plain_integer(text: &str) -> Option<i128> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for c in digits.bytes() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Some(i128::from(if negative { -v } else { v }))
 }
 
 fn float(text: &str) -> Result<f64, ConvError> {
@@ -690,4 +713,44 @@ pub fn parse_guid(s: &str) -> Option<[u8; 16]> {
         i += 2;
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_integers_read_as_the_decimal_parser_reads_them() {
+        let general = |t: &str| Decimal::parse(t).and_then(|d| d.to_i128().ok());
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "-42",
+            "1500",
+            "007",
+            "999999999999999999",
+            "-999999999999999999",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "1e3",
+            "1.0",
+            "1.5",
+            "",
+            "-",
+            "+1",
+            "1a",
+        ] {
+            let fast = plain_integer(text);
+            if let Some(v) = fast {
+                assert_eq!(Some(v), general(text), "{text}");
+            }
+            assert_eq!(
+                integer(text, i128::MIN, i128::MAX).ok(),
+                general(text),
+                "{text}"
+            );
+        }
+        assert_eq!(plain_integer("9223372036854775807"), None, "19 digits");
+    }
 }

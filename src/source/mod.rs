@@ -135,12 +135,13 @@ pub struct Lane {
 pub fn lanes(records: &[Record]) -> Vec<Lane> {
     let mut out: Vec<Lane> = Vec::new();
     let mut index: rustc_hash::FxHashMap<&str, usize> = rustc_hash::FxHashMap::default();
-    let mut last: Option<(&str, usize)> = None;
+    let mut last: Option<(&std::sync::Arc<str>, usize)> = None;
     for (i, r) in records.iter().enumerate() {
         // Records of a lane mostly come together (a Kinesis batch is one
-        // shard): the previous record's lane is tried before the map.
+        // shard), and mostly share its text: the previous record's lane is
+        // tried before the map, its pointer before its text.
         if let Some((lane, l)) = last {
-            if lane == &*r.lane {
+            if std::sync::Arc::ptr_eq(lane, &r.lane) || **lane == *r.lane {
                 out[l].records.push(i);
                 continue;
             }
