@@ -221,6 +221,9 @@ impl Catalog {
         row: usize,
         source: &str,
     ) -> Result<usize, RecordError> {
+        // Tables mostly route on one field (`/type`): it is looked up once,
+        // not once per table tried.
+        let mut last: Option<(&FieldPath, Option<usize>)> = None;
         for &i in &self.route_order {
             let Some(t) = self.tables.get(i) else {
                 continue;
@@ -229,8 +232,12 @@ impl Catalog {
                 continue;
             }
             if let Some((path, want)) = &t.route.field {
-                let hit = path
-                    .find(tape, text, row)
+                let node = match last {
+                    Some((p, node)) if p == path => node,
+                    _ => path.find(tape, text, row),
+                };
+                last = Some((path, node));
+                let hit = node
                     .and_then(|n| tape.str_at(text, n))
                     .is_some_and(|v| v == want.as_str());
                 if !hit {
