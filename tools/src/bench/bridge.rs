@@ -769,10 +769,14 @@ fn print_levels(args: &Args, r: &InProcess, b: Option<&Binary>) {
 }
 
 fn warn_if_stale(path: &Path) {
+    // One `cargo build --release --bins` links the two binaries a little
+    // apart (`bootstrap` first): only a gap longer than any such build is
+    // a stale binary.
+    const ONE_BUILD: std::time::Duration = std::time::Duration::from_secs(15 * 60);
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let me = std::env::current_exe().ok();
     if let (Some(b), Some(t)) = (modified(path), me.as_deref().and_then(modified)) {
-        if b < t {
+        if t.duration_since(b).is_ok_and(|gap| gap > ONE_BUILD) {
             println!(
                 "note: {} is older than this executable; rebuild it for current figures\n",
                 path.display()
