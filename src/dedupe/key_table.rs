@@ -1,100 +1,93 @@
-//! The in-memory store's idempotency keys, bounded: keys are forgotten by
-//! generation. Each key set (new, or its value changed) belongs to the
-//! current generation; when that one has taken `generation_len` keys a new
-//! one starts, and the keys last set before the one just ended are
-//! forgotten, but for claims still live. So
-//! the store remembers at least the last `generation_len` keys and holds
-//! about twice that at most, besides live claims (DynamoDB is the durable
-//! store; this one lives as long as its process). Forgetting keeps the
-//! table's capacity: after the first generations it neither grows (growing
-//! means rehashing, and rehashing a table of millions of keys stalled a
-//! batch for tens of milliseconds) nor has to fault in new pages.
+//! The in-memory store's idempotency keys, bounded: keys are kept in two
+//! generations. A key set (new, or its value changed) goes to the current
+//! one; when that one has taken `generation_len` keys it becomes the
+//! previous one, and the old previous one is forgotten, but for claims
+//! still live there. So the store remembers at least the last
+//! `generation_len` keys and holds about twice that at most, besides live
+//! claims (DynamoDB is the durable store; this one lives as long as its
+//! process).
+//!
+//! The forgotten generation's table is emptied and reused as the new
+//! current one: after the first two generations no table grows (growing
+//! means rehashing, which stalled a batch for milliseconds) or faults in
+//! new pages, and no table fills with the tombstones that forgetting keys
+//! one by one would leave (a search for a new key, the common one, has to
+//! pass them all).
 
 use std::collections::HashMap;
 
 /// Seeded fast hash (foldhash): SipHash was a tenth of the handler's time
 /// with payload keys on.
-type Map<V> = HashMap<String, Stamped<V>, foldhash::fast::RandomState>;
+type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
-/// A value and the generation that last set it.
-struct Stamped<V> {
-    value: V,
-    generation: u64,
-}
-
-/// Keys and their values, forgotten by generation (module doc).
+/// Keys and their values in two generations (module doc).
 pub(super) struct KeyTable<V> {
-    map: Map<V>,
+    current: Map<V>,
+    previous: Map<V>,
     /// Keys a generation takes before the next one starts.
     generation_len: usize,
-    generation: u64,
-    /// Keys set (new or renewed) in the current generation.
-    set_in_generation: usize,
+    /// Live claims carried into the current generation at its start: they
+    /// do not count towards filling it.
+    carried: usize,
 }
 
 impl<V> KeyTable<V> {
     /// A table that remembers at least the last `generation_len` keys.
     pub(super) fn new(generation_len: usize) -> KeyTable<V> {
         KeyTable {
-            map: Map::default(),
+            current: Map::default(),
+            previous: Map::default(),
             generation_len: generation_len.max(1),
-            generation: 0,
-            set_in_generation: 0,
+            carried: 0,
         }
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.map.len()
+        self.current.len() + self.previous.len()
     }
 
     pub(super) fn get(&self, key: &str) -> Option<&V> {
-        self.map.get(key).map(|s| &s.value)
+        // The current generation shadows the previous one.
+        self.current.get(key).or_else(|| self.previous.get(key))
     }
 
     /// Sets `key` to what `decide` makes of its value (`None`: leave it as
-    /// it is). A key set is renewed: it belongs to the current generation.
+    /// it is). A key set goes to the current generation.
     pub(super) fn update(&mut self, key: &str, decide: impl FnOnce(Option<&V>) -> Option<V>) {
-        let generation = self.generation;
-        // Looked up first, not through `entry`: that needs an owned key,
-        // and a new `String` per existing key cost more than a second
-        // search for the new ones.
-        match self.map.get_mut(key) {
-            Some(held) => {
-                if let Some(value) = decide(Some(&held.value)) {
-                    if held.generation != generation {
-                        self.set_in_generation += 1;
-                    }
-                    *held = Stamped { value, generation };
-                }
+        if let Some(held) = self.current.get_mut(key) {
+            if let Some(value) = decide(Some(held)) {
+                *held = value;
             }
-            None => {
-                if let Some(value) = decide(None) {
-                    self.set_in_generation += 1;
-                    self.map
-                        .insert(key.to_string(), Stamped { value, generation });
-                }
-            }
+            return;
+        }
+        if let Some(value) = decide(self.previous.get(key)) {
+            self.current.insert(key.to_string(), value);
         }
     }
 
     pub(super) fn remove(&mut self, key: &str) {
-        self.map.remove(key);
+        self.current.remove(key);
+        self.previous.remove(key);
     }
 
-    /// Starts a new generation if the current one is full, forgetting the
-    /// keys last set before the previous one began, but for those `keep`
-    /// names (live claims). The table keeps its capacity: after the first
-    /// generations it neither grows nor shrinks.
+    /// Starts a new generation if the current one is full. Of the keys
+    /// forgotten then, those `keep` names (live claims) are carried into
+    /// the new one, unless a newer value shadows them.
     pub(super) fn rotate_if_full(&mut self, keep: impl Fn(&V) -> bool) {
-        if self.set_in_generation < self.generation_len {
+        if self.current.len() < self.generation_len + self.carried {
             return;
         }
-        let previous = self.generation;
-        self.map
-            .retain(|_, s| s.generation >= previous || keep(&s.value));
-        self.generation += 1;
-        self.set_in_generation = 0;
+        let full = std::mem::take(&mut self.current);
+        let mut forgotten = std::mem::replace(&mut self.previous, full);
+        let live: Vec<(String, V)> = forgotten
+            .drain()
+            .filter(|(k, v)| keep(v) && !self.previous.contains_key(k))
+            .collect();
+        self.carried = live.len();
+        // Emptied by the drain, its capacity kept.
+        forgotten.extend(live);
+        self.current = forgotten;
     }
 }
 

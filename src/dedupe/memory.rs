@@ -18,7 +18,7 @@ enum KeyState {
 /// The keys a store remembers at least (and holds about twice as many,
 /// plus live claims), so that a process holding the memory store stays
 /// bounded (`key_table` says how): 131,072 keys, thirteen batches of
-/// 10,000, in about 35 MB at most (the table of 2^19 buckets and the key
+/// 10,000, in about 30 MB at most (two tables of 2^18 buckets and the key
 /// strings).
 pub const KEYS_REMEMBERED: usize = 1 << 17;
 
