@@ -14,16 +14,25 @@
 //! one by one would leave (a search for a new key, the common one, has to
 //! pass them all).
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 /// Seeded fast hash (foldhash): SipHash was a tenth of the handler's time
-/// with payload keys on.
-type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
+/// with payload keys on. Each key is hashed once per call and the hash
+/// used for both generations (a map per generation hashed it up to three
+/// times per claim: a claim of 10,000 new keys took 1.05 ms that way,
+/// 0.78 ms this way, timed standalone).
+type Hasher = foldhash::fast::RandomState;
+
+/// One generation: a key's text and its value.
+type Generation<V> = HashTable<(Box<str>, V)>;
 
 /// Keys and their values in two generations (module doc).
 pub(super) struct KeyTable<V> {
-    current: Map<V>,
-    previous: Map<V>,
+    current: Generation<V>,
+    previous: Generation<V>,
+    hasher: Hasher,
     /// Keys a generation takes before the next one starts.
     generation_len: usize,
     /// Live claims carried into the current generation at its start: they
@@ -31,12 +40,17 @@ pub(super) struct KeyTable<V> {
     carried: usize,
 }
 
+fn is<V>(key: &str) -> impl Fn(&(Box<str>, V)) -> bool + '_ {
+    move |(k, _)| **k == *key
+}
+
 impl<V> KeyTable<V> {
     /// A table that remembers at least the last `generation_len` keys.
     pub(super) fn new(generation_len: usize) -> KeyTable<V> {
         KeyTable {
-            current: Map::default(),
-            previous: Map::default(),
+            current: HashTable::new(),
+            previous: HashTable::new(),
+            hasher: Hasher::default(),
             generation_len: generation_len.max(1),
             carried: 0,
         }
@@ -48,27 +62,39 @@ impl<V> KeyTable<V> {
     }
 
     pub(super) fn get(&self, key: &str) -> Option<&V> {
+        let h = self.hasher.hash_one(key);
         // The current generation shadows the previous one.
-        self.current.get(key).or_else(|| self.previous.get(key))
+        self.current
+            .find(h, is(key))
+            .or_else(|| self.previous.find(h, is(key)))
+            .map(|(_, v)| v)
     }
 
     /// Sets `key` to what `decide` makes of its value (`None`: leave it as
     /// it is). A key set goes to the current generation.
     pub(super) fn update(&mut self, key: &str, decide: impl FnOnce(Option<&V>) -> Option<V>) {
-        if let Some(held) = self.current.get_mut(key) {
+        let h = self.hasher.hash_one(key);
+        if let Some((_, held)) = self.current.find_mut(h, is(key)) {
             if let Some(value) = decide(Some(held)) {
                 *held = value;
             }
             return;
         }
-        if let Some(value) = decide(self.previous.get(key)) {
-            self.current.insert(key.to_string(), value);
+        let old = self.previous.find(h, is(key)).map(|(_, v)| v);
+        if let Some(value) = decide(old) {
+            let hasher = &self.hasher;
+            self.current
+                .insert_unique(h, (key.into(), value), |(k, _)| hasher.hash_one(&**k));
         }
     }
 
     pub(super) fn remove(&mut self, key: &str) {
-        self.current.remove(key);
-        self.previous.remove(key);
+        let h = self.hasher.hash_one(key);
+        for generation in [&mut self.current, &mut self.previous] {
+            if let Ok(entry) = generation.find_entry(h, is(key)) {
+                entry.remove();
+            }
+        }
     }
 
     /// Starts a new generation if the current one is full. Of the keys
@@ -80,13 +106,18 @@ impl<V> KeyTable<V> {
         }
         let full = std::mem::take(&mut self.current);
         let mut forgotten = std::mem::replace(&mut self.previous, full);
-        let live: Vec<(String, V)> = forgotten
+        let (hasher, newer) = (&self.hasher, &self.previous);
+        let live: Vec<(u64, (Box<str>, V))> = forgotten
             .drain()
-            .filter(|(k, v)| keep(v) && !self.previous.contains_key(k))
+            .filter(|(_, v)| keep(v))
+            .map(|entry| (hasher.hash_one(&*entry.0), entry))
+            .filter(|(h, (k, _))| newer.find(*h, is(k)).is_none())
             .collect();
         self.carried = live.len();
         // Emptied by the drain, its capacity kept.
-        forgotten.extend(live);
+        for (h, entry) in live {
+            forgotten.insert_unique(h, entry, |(k, _)| hasher.hash_one(&**k));
+        }
         self.current = forgotten;
     }
 }
