@@ -73,6 +73,17 @@ impl Tape {
         if text.len() > u32::MAX as usize {
             return Err(syntax(0, "document too large"));
         }
+        if max_depth > 0 && self.parse_flat(text.as_bytes()) {
+            return Ok(());
+        }
+        self.parse_general(text, max_depth)
+    }
+
+    /// Any JSON document onto the tape (`parse` tries the flat-object loop
+    /// first).
+    fn parse_general(&mut self, text: &str, max_depth: usize) -> Result<(), JsonError> {
+        self.nodes.clear();
+        self.stack.clear();
         let mut p = Parser {
             b: text.as_bytes(),
             i: 0,
@@ -171,6 +182,79 @@ impl Tape {
         }
     }
 
+    /// The common record, one object of scalar members, onto the tape in
+    /// one loop: no stack, and no look at the enclosing container after
+    /// each value. The tape is the one the general loop makes (a test holds
+    /// them together); `false` at anything else (a nested container, bad
+    /// JSON), and then the general loop reads the text, and names the
+    /// error if there is one.
+    fn parse_flat(&mut self, b: &[u8]) -> bool {
+        let mut p = Parser { b, i: 0 };
+        p.skip_ws();
+        if p.peek() != Some(b'{') {
+            return false;
+        }
+        let start = p.i as u32;
+        p.i += 1;
+        self.nodes.push(Node {
+            kind: Kind::Object,
+            start,
+            end: 0,
+            next: 0,
+        });
+        p.skip_ws();
+        if p.peek() == Some(b'}') {
+            p.i += 1;
+        } else {
+            loop {
+                if p.peek() != Some(b'"') {
+                    return false;
+                }
+                let Ok((kind, start, end)) = p.string() else {
+                    return false;
+                };
+                self.leaf(kind, start, end);
+                p.skip_ws();
+                if p.peek() != Some(b':') {
+                    return false;
+                }
+                p.i += 1;
+                p.skip_ws();
+                let value = match p.peek() {
+                    Some(b'"') => p.string(),
+                    Some(b'-' | b'0'..=b'9') => p.number(),
+                    Some(b't') => p.literal(b"true", Kind::True),
+                    Some(b'f') => p.literal(b"false", Kind::False),
+                    Some(b'n') => p.literal(b"null", Kind::Null),
+                    _ => return false,
+                };
+                let Ok((kind, start, end)) = value else {
+                    return false;
+                };
+                self.leaf(kind, start, end);
+                p.skip_ws();
+                match p.peek() {
+                    Some(b',') => {
+                        p.i += 1;
+                        p.skip_ws();
+                    }
+                    Some(b'}') => {
+                        p.i += 1;
+                        break;
+                    }
+                    _ => return false,
+                }
+            }
+        }
+        let next = self.nodes.len() as u32;
+        if let Some(root) = self.nodes.first_mut() {
+            root.end = p.i as u32;
+            root.next = next;
+        }
+        p.skip_ws();
+        p.i == b.len()
+    }
+
     /// An object key, then its colon.
     fn key(&mut self, p: &mut Parser) -> Result<(), JsonError> {
         if p.peek() != Some(b'"') {
@@ -197,12 +281,8 @@ impl Tape {
     }
 
     fn literal(&mut self, p: &mut Parser, word: &[u8], kind: Kind) -> Result<(), JsonError> {
-        let start = p.i;
-        if p.b.get(start..start + word.len()) != Some(word) {
-            return Err(syntax(start, "invalid literal"));
-        }
-        p.i += word.len();
-        self.leaf(kind, start, p.i);
+        let (kind, start, end) = p.literal(word, kind)?;
+        self.leaf(kind, start, end);
         Ok(())
     }
 
@@ -487,6 +567,16 @@ impl Parser<'_> {
         }
     }
 
+    /// At a literal's first letter: checks it is `word`.
+    fn literal(&mut self, word: &[u8], kind: Kind) -> Result<(Kind, usize, usize), JsonError> {
+        let start = self.i;
+        if self.b.get(start..start + word.len()) != Some(word) {
+            return Err(syntax(start, "invalid literal"));
+        }
+        self.i += word.len();
+        Ok((kind, start, self.i))
+    }
+
     /// Checks a number's grammar; returns its kind and span.
     fn number(&mut self) -> Result<(Kind, usize, usize), JsonError> {
         let start = self.i;
@@ -708,6 +798,82 @@ mod tests {
         // Not an object: nothing found.
         t.get_many(text, t.get(text, 0, "r").unwrap(), &keys, &mut out);
         assert!(out.iter().all(Option::is_none) && out.len() == keys.len());
+    }
+
+    /// The flat-object loop and the general one make the same tape, and
+    /// the flat one declines what it was not built for.
+    #[test]
+    fn flat_objects_make_the_tape_the_general_loop_makes() {
+        let tape_of = |t: &Tape| format!("{:?}", t.nodes());
+        let general = |d: &str| {
+            let mut t = Tape::new();
+            let r = t.parse_general(d, 64);
+            (r, tape_of(&t))
+        };
+        let values = [
+            r#""x""#,
+            r#""a\"b""#,
+            r#""\u00e9""#,
+            "0",
+            "-1.5e3",
+            "12",
+            "true",
+            "false",
+            "null",
+            r#""""#,
+            "[1]",
+            "{}",
+            r#"{"a":1}"#,
+            "01",
+            "tru",
+            r#""\x""#,
+            "1.",
+        ];
+        let keys = [
+            r#""k""#,
+            r#""""#,
+            r#""k\u0065y""#,
+            r#""type""#,
+            "k",
+            r#""a"#,
+        ];
+        let mut docs = vec![
+            "{}".to_string(),
+            " { } ".to_string(),
+            "{".to_string(),
+            "{}x".to_string(),
+            "[]".to_string(),
+        ];
+        for (n, v) in values.iter().enumerate() {
+            for k in keys {
+                docs.push(format!("{{{k}:{v}}}"));
+                docs.push(format!(
+                    " {{ {k} : {v} , \"z\" : {} }} ",
+                    values[(n + 3) % values.len()]
+                ));
+                docs.push(format!("{{{k}:{v},}}"));
+                docs.push(format!("{{{k}:{v} \"z\":1}}"));
+                docs.push(format!("{{{k}:{v}}}]"));
+            }
+        }
+        let mut flat_taken = 0;
+        for d in &docs {
+            let mut t = Tape::new();
+            let flat = t.parse_flat(d.as_bytes());
+            let (result, want) = general(d);
+            if flat {
+                flat_taken += 1;
+                assert!(
+                    result.is_ok(),
+                    "flat accepted what the general loop refuses: {d}"
+                );
+                assert_eq!(tape_of(&t), want, "{d}");
+            }
+            let mut t = Tape::new();
+            assert_eq!(t.parse(d, 64), result, "{d}");
+            assert_eq!(tape_of(&t), want, "{d}");
+        }
+        assert!(flat_taken >= 60, "only {flat_taken} of {} flat", docs.len());
     }
 
     #[test]
