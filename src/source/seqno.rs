@@ -105,7 +105,7 @@ mod tests {
     fn digits_are_checked_eight_at_a_time_as_one_by_one() {
         for c in 0..=255u8 {
             for at in 0..19 {
-                let mut b = vec![b'7'; 19];
+                let mut b = [b'7'; 19];
                 b[at] = c;
                 for len in [at + 1, 8, 16, 19] {
                     let b = &b[..len.max(at + 1)];
