@@ -4,6 +4,7 @@
 pub mod allocator;
 pub mod app;
 pub mod aws;
+mod bytes_eq;
 pub mod clock;
 pub mod config;
 pub mod ctl;

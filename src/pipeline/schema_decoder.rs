@@ -56,7 +56,7 @@ impl LaneRows for SchemaLane {
 
     fn push(&mut self, index: usize, record: &Record) -> Result<Option<String>, RecordError> {
         // A lane's records share their source: its name is found once.
-        if *self.source.0 != *record.source_arn {
+        if !crate::bytes_eq::str_eq(&self.source.0, &record.source_arn) {
             self.source = (
                 record.source_arn.to_string(),
                 source_name(&record.source_arn).to_string(),

@@ -12,6 +12,7 @@ use super::convert::{self, ConvError, Input};
 use super::error::{shown, At, RecordError};
 use super::json::{JsonError, Kind, Tape};
 use super::path::FieldPath;
+use crate::bytes_eq::str_eq;
 use crate::kdb::upd::{Column, SymbolTable};
 
 impl Catalog {
@@ -233,13 +234,13 @@ impl Catalog {
             }
             if let Some((path, want)) = &t.route.field {
                 let node = match last {
-                    Some((p, node)) if p == path => node,
+                    Some((p, node)) if std::ptr::eq(p, path) || str_eq(&p.text, &path.text) => node,
                     _ => path.find(tape, text, row),
                 };
                 last = Some((path, node));
                 let hit = node
                     .and_then(|n| tape.str_at(text, n))
-                    .is_some_and(|v| v == want.as_str());
+                    .is_some_and(|v| str_eq(&v, want));
                 if !hit {
                     continue;
                 }

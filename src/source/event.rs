@@ -258,6 +258,7 @@ fn sqs_record(index: usize, raw: &RawValue, opts: &SourceOptions) -> Result<Reco
 /// serde_json accepts too, with the same meaning.
 mod fast {
     use super::{kinesis, EventError, KinesisParts, Record, SourceOptions};
+    use crate::bytes_eq::str_eq;
     use crate::schema::json::string_stop;
 
     /// Containers nested deeper than this inside a skipped value send the
@@ -302,9 +303,9 @@ mod fast {
             } else {
                 ""
             };
-            let same = lane
-                .as_ref()
-                .is_some_and(|(a, sh, k, _)| *a == r.arn && *sh == shard_id && *k == pk);
+            let same = lane.as_ref().is_some_and(|(a, sh, k, _)| {
+                str_eq(a, r.arn) && str_eq(sh, shard_id) && str_eq(k, pk)
+            });
             let lane_text = if same && super::super::seqno::is_valid_seq(r.seq) {
                 lane.as_ref().map(|l| l.3.clone()).unwrap_or_default()
             } else {

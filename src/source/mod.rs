@@ -118,7 +118,7 @@ impl Record {
 /// mostly their lane), else a new one.
 pub(crate) fn shared(prev: Option<&std::sync::Arc<str>>, text: &str) -> std::sync::Arc<str> {
     match prev {
-        Some(p) if **p == *text => p.clone(),
+        Some(p) if crate::bytes_eq::str_eq(p, text) => p.clone(),
         _ => text.into(),
     }
 }
