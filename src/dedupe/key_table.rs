@@ -41,7 +41,7 @@ pub(super) struct KeyTable<V> {
 }
 
 fn is<V>(key: &str) -> impl Fn(&(Box<str>, V)) -> bool + '_ {
-    move |(k, _)| **k == *key
+    move |(k, _)| crate::bytes_eq::str_eq(k, key)
 }
 
 impl<V> KeyTable<V> {

@@ -258,7 +258,7 @@ fn sqs_record(index: usize, raw: &RawValue, opts: &SourceOptions) -> Result<Reco
 /// serde_json accepts too, with the same meaning.
 mod fast {
     use super::{kinesis, EventError, KinesisParts, Record, SourceOptions};
-    use crate::bytes_eq::str_eq;
+    use crate::bytes_eq::{bytes_eq, str_eq};
     use crate::schema::json::string_stop;
 
     /// Containers nested deeper than this inside a skipped value send the
@@ -281,9 +281,10 @@ mod fast {
         // Consecutive records of one shard share a lane: its text is made
         // once and shared.
         let mut lane: Option<(&str, &str, &str, std::sync::Arc<str>)> = None;
+        let mut seen = Seen::default();
         let mut index = 0;
         loop {
-            let r = s.record()?;
+            let r = s.record(&mut seen)?;
             if index == 0 && r.event_source != Some("aws:kinesis") {
                 return None;
             }
@@ -383,6 +384,28 @@ mod fast {
         std::str::from_utf8(raw).ok()
     }
 
+    /// Members of a record object, or of its `kinesis` object, that the
+    /// previous record's strings are remembered for, by place.
+    const REMEMBERED: usize = 16;
+
+    /// The previous record's plain strings (keys, and values that were
+    /// strings), by member place; `""` where there was none. Records of an
+    /// event repeat their layout, their keys and most of their values (the
+    /// ARNs, the region, the event name): a string whose bytes are the
+    /// previous one's at its place, closing quote included, is that plain
+    /// string again and is compared rather than scanned.
+    #[derive(Default)]
+    struct Seen<'a> {
+        record: Strings<'a>,
+        kinesis: Strings<'a>,
+    }
+
+    #[derive(Default)]
+    struct Strings<'a> {
+        keys: [&'a str; REMEMBERED],
+        values: [&'a str; REMEMBERED],
+    }
+
     /// The fields of one record the bridge reads.
     struct Fields<'a> {
         event_source: Option<&'a str>,
@@ -454,6 +477,48 @@ mod fast {
             }
             self.i += len + 1;
             self.text.get(start..start + len)
+        }
+
+        /// A string with no escape, as [`Scan::str`]; `seen` is the string
+        /// at this place in the previous record, and becomes this one.
+        #[inline]
+        fn str_seen(&mut self, seen: Option<&mut &'a str>) -> Option<&'a str> {
+            let Some(seen) = seen else {
+                return self.str();
+            };
+            self.eat(b'"')?;
+            let start = self.i;
+            let rest = self.b.get(start..)?;
+            let n = seen.len();
+            // `seen` was checked to be a whole plain string, so the same
+            // bytes followed by a quote are one too.
+            if rest.get(n) == Some(&b'"')
+                && rest.get(..n).is_some_and(|r| bytes_eq(r, seen.as_bytes()))
+            {
+                self.i += n + 1;
+                return self.text.get(start..start + n);
+            }
+            self.i -= 1;
+            let text = self.str()?;
+            *seen = text;
+            Some(text)
+        }
+
+        /// Any value, as [`Scan::skip`]; a plain string that is the
+        /// previous record's at this place is compared, not scanned.
+        #[inline]
+        fn skip_seen(&mut self, seen: Option<&mut &'a str>, depth: usize) -> Option<()> {
+            if let Some(seen) = seen {
+                if self.peek()? == b'"' {
+                    let at = self.i;
+                    if self.str_seen(Some(seen)).is_some() {
+                        return Some(());
+                    }
+                    // Not a plain string (an escape): checked in full.
+                    self.i = at;
+                }
+            }
+            self.skip(depth)
         }
 
         /// A string's raw bytes up to its closing quote, unchecked: for
@@ -595,13 +660,16 @@ mod fast {
         #[inline]
         fn members(
             &mut self,
-            mut each: impl FnMut(&mut Self, &'a str) -> Option<()>,
+            seen: &mut Strings<'a>,
+            mut each: impl FnMut(&mut Self, &'a str, Option<&mut &'a str>) -> Option<()>,
         ) -> Option<()> {
             self.eat(b'{')?;
+            let mut place = 0;
             loop {
-                let key = self.str()?;
+                let key = self.str_seen(seen.keys.get_mut(place))?;
                 self.eat(b':')?;
-                each(self, key)?;
+                each(self, key, seen.values.get_mut(place))?;
+                place += 1;
                 match self.next_byte()? {
                     b',' => continue,
                     b'}' => return Some(()),
@@ -612,14 +680,15 @@ mod fast {
 
         /// One record object; the fields the bridge reads must each be
         /// there once.
-        fn record(&mut self) -> Option<Fields<'a>> {
+        fn record(&mut self, seen: &mut Seen<'a>) -> Option<Fields<'a>> {
             let (mut source, mut id, mut arn, mut kin) = (None, None, None, None);
-            self.members(|p, key| match key {
+            let Seen { record, kinesis } = seen;
+            self.members(record, |p, key, value| match key {
                 "eventSource" => once(&mut source, p.opt_str()?),
                 "eventID" => once(&mut id, p.str()?),
-                "eventSourceARN" => once(&mut arn, p.str()?),
-                "kinesis" => once(&mut kin, p.kinesis()?),
-                _ => p.skip(1),
+                "eventSourceARN" => once(&mut arn, p.str_seen(value)?),
+                "kinesis" => once(&mut kin, p.kinesis(kinesis)?),
+                _ => p.skip_seen(value, 1),
             })?;
             let (seq, partition_key, data, arrival_s) = kin?;
             Some(Fields {
@@ -635,14 +704,17 @@ mod fast {
 
         /// The `kinesis` object of a record.
         #[allow(clippy::type_complexity)]
-        fn kinesis(&mut self) -> Option<(&'a str, &'a str, &'a [u8], Option<f64>)> {
+        fn kinesis(
+            &mut self,
+            seen: &mut Strings<'a>,
+        ) -> Option<(&'a str, &'a str, &'a [u8], Option<f64>)> {
             let (mut seq, mut pk, mut data, mut arrival) = (None, None, None, None);
-            self.members(|p, key| match key {
+            self.members(seen, |p, key, value| match key {
                 "sequenceNumber" => once(&mut seq, p.str()?),
-                "partitionKey" => once(&mut pk, p.str()?),
+                "partitionKey" => once(&mut pk, p.str_seen(value)?),
                 "data" => once(&mut data, p.raw_str()?),
                 "approximateArrivalTimestamp" => once(&mut arrival, p.opt_f64()?),
-                _ => p.skip(2),
+                _ => p.skip_seen(value, 2),
             })?;
             Some((seq?, pk?, data?, arrival.flatten()))
         }
@@ -805,6 +877,66 @@ mod tests {
         );
         let got = parse_event(no_pk.as_bytes(), &SourceOptions::default()).unwrap();
         assert_eq!(got, want);
+    }
+
+    /// The one-pass reader compares strings with the previous record's at
+    /// the same place: strings that are longer or shorter versions of
+    /// those, escaped ones, empty ones and moved members must all read as
+    /// the lenient reader reads them.
+    #[test]
+    fn strings_like_the_previous_records_read_as_the_lenient_reader_reads_them() {
+        let rec = |arn: &str,
+                   region: &str,
+                   role: &str,
+                   pk: &str,
+                   name: &str,
+                   kinesis_first: bool| {
+            let kinesis = format!(
+                r#""kinesis":{{"kinesisSchemaVersion":"1.0","partitionKey":"{pk}","sequenceNumber":"{SEQ1}","data":"e30=","approximateArrivalTimestamp":1545084650.987}}"#
+            );
+            let rest = format!(
+                r#""eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-000000000006:{SEQ1}","eventName":"{name}","invokeIdentityArn":"{role}","awsRegion":"{region}","eventSourceARN":"{arn}""#
+            );
+            if kinesis_first {
+                format!("{{{kinesis},{rest}}}")
+            } else {
+                format!("{{{rest},{kinesis}}}")
+            }
+        };
+        let arn = "arn:aws:kinesis:us-east-2:123456789012:stream/trades";
+        let role = "arn:aws:iam::123456789012:role/lambda-role";
+        let records = [
+            rec(arn, "us-east-2", role, "AAPL", "aws:kinesis:record", true),
+            rec(
+                &format!("{arn}2"),
+                "us-east-2x",
+                r"\u0061rn:aws:iam::1:role/r",
+                "AAPL",
+                "",
+                true,
+            ),
+            rec(arn, "us-east", role, "AAP", "aws:kinesis:record", false),
+            rec(&arn[..arn.len() - 1], "", role, "", "x", false),
+            rec(arn, "us-east-2", role, "AAPL", "aws:kinesis:record", true),
+        ];
+        let plain = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+        let opts = SourceOptions::default();
+        let one_pass = parse_kinesis_one_pass(plain.as_bytes(), &opts)
+            .expect("the one-pass reader reads it")
+            .unwrap();
+        // An escaped slash in the last record's ARN sends the whole event to
+        // the lenient reader, and unescapes to the same text.
+        let last = plain.rfind("stream/").unwrap();
+        let escaped = format!("{}stream\\/{}", &plain[..last], &plain[last + 7..]);
+        assert!(parse_kinesis_one_pass(escaped.as_bytes(), &opts).is_none());
+        let lenient = parse_event(escaped.as_bytes(), &opts).unwrap();
+        assert_eq!(one_pass, lenient);
+        assert_eq!(one_pass.len(), 5);
+        let arns: Vec<&str> = one_pass.iter().map(|r| &*r.source_arn).collect();
+        assert_eq!(
+            arns,
+            [arn, &format!("{arn}2"), arn, &arn[..arn.len() - 1], arn]
+        );
     }
 
     #[test]
