@@ -84,6 +84,7 @@ impl Cell<'_> {
 
     /// Appends to a column built by [`empty_column`] for the same type;
     /// false when the shapes disagree (a bug, reported by the caller).
+    #[inline]
     pub fn push(&self, col: &mut Column, syms: &mut SymbolTable) -> bool {
         match (col, self) {
             (Column::Simple(v), cell) => push_simple(v, cell),
@@ -101,6 +102,7 @@ impl Cell<'_> {
     }
 }
 
+#[inline]
 fn push_simple(v: &mut Vector, cell: &Cell) -> bool {
     match (v, cell) {
         (Vector::Bool(v), Cell::Bool(x)) => v.push(*x),
@@ -223,6 +225,10 @@ pub struct Rules {
 }
 
 /// Converts one present value (`Input::Missing` is the caller's business).
+// Inlined into the per-cell loop: returned through memory, the cell (an
+// enum of several shapes) was read back in pieces other than it was
+// written, and that stall was a quarter of `decode::push`.
+#[inline]
 pub fn convert<'a>(t: QType, rules: Rules, input: Input<'a>) -> Result<Cell<'a>, ConvError> {
     let input = match input {
         Input::Text(s) => classify_text(t, s),

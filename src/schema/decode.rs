@@ -434,6 +434,7 @@ fn kind_name(k: Kind) -> &'static str {
     }
 }
 
+#[inline]
 fn input_at<'t>(tape: &Tape, text: &'t str, i: usize) -> Input<'t> {
     let Some(n) = tape.node(i) else {
         return Input::Missing;
