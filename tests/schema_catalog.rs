@@ -518,6 +518,50 @@ fn payload_keys() {
     assert_eq!((b.rows(), b.runs().len()), (rows_before, runs_before));
 }
 
+/// A record shaped as the one before it (the same keys in the same
+/// places) reuses that record's field lookup; records that differ in any
+/// way (order, count, an escaped or longer key, a nested value, a repeated
+/// key) must each be read for themselves.
+#[test]
+fn records_shaped_alike_or_not_decode_to_their_own_values() {
+    let c = trade_quote();
+    let mut b = BatchBuilder::new();
+    let records = [
+        r#"{"type":"trade","id":"a","sym":"A","price":1.5,"size":10,"side":"B"}"#,
+        r#"{"type":"trade","id":"b","sym":"B","price":2.5,"size":20,"side":"S"}"#,
+        r#"{"type":"trade","id":"c","sym":"C","size":30,"price":3.5,"side":"B"}"#,
+        r#"{"type":"trade","id":"d","sym":"D","size":40,"price":4.5,"side":"S"}"#,
+        r#"{"type":"trade","id":"e","sym":"E","size":50,"price":5.5}"#,
+        r#"{"type":"trade","id":"f","sym":"F","size":60,"price":6.5,"side":"B","x":1}"#,
+        r#"{"type":"trade","id":"g","sym":"G","size":70,"\u0070rice":7.5,"side":"S","x":1}"#,
+        r#"{"type":"trade","id":"h","sym":"H","size":80,"price":8.5,"side":"B","x":{"n":1}}"#,
+        r#"{"type":"trade","id":"i","sym":"I","size":90,"price":9.5,"side":"S","x":1}"#,
+        r#"{"type":"trade","id":"j","sym":"J","size":100,"pricey":0,"side":"B","price":10.5}"#,
+        r#"{"type":"trade","id":"k","sym":"K","size":110,"price":0,"side":"S","price":11.5}"#,
+        r#"{"type":"trade","id":"l","sym":"L","size":120,"price":0,"side":"B","price":12.5}"#,
+        r#"{"type":"trade","id":"m","sym":"M","size":130,"price":0,"side":"S","price":13.5}"#,
+    ];
+    let mut keys = Vec::new();
+    for rec in records {
+        keys.push(c.decode_record(rec.as_bytes(), "s", &mut b).unwrap().key);
+    }
+    let want_keys: Vec<Option<String>> = "abcdefghijklm"
+        .chars()
+        .map(|k| Some(format!("trade#{k}")))
+        .collect();
+    assert_eq!(keys, want_keys);
+    let runs = b.runs();
+    assert_eq!(runs.len(), 1);
+    let prices: Vec<f64> = (1..=13).map(|n| n as f64 + 0.5).collect();
+    let sizes: Vec<i64> = (1..=13).map(|n| n * 10).collect();
+    assert_eq!(runs[0].columns[1], Column::Simple(Vector::Float(prices)));
+    assert_eq!(runs[0].columns[2], Column::Simple(Vector::Long(sizes)));
+    assert_eq!(
+        runs[0].columns[3],
+        Column::Simple(Vector::Char(b"BSBS BSBSBSBS".to_vec()))
+    );
+}
+
 #[test]
 fn failed_record_rolls_back_completely() {
     let c = trade_quote();

@@ -53,6 +53,12 @@ pub struct BatchBuilder {
     pub(crate) row_nodes: Vec<usize>,
     /// A row's top-level fields (`Tape::get_many`), reused row to row.
     pub(crate) found: Vec<Option<usize>>,
+    /// What `found` was looked up for: the tape's layout and the keys. A
+    /// record shaped as the last one (same keys in the same places) finds
+    /// the same keys at the same nodes, so the lookup is not repeated.
+    /// The keys are compared by content, not by table: a builder may serve
+    /// more than one catalog.
+    pub(crate) found_for: Option<(u64, Vec<String>)>,
     spare: Vec<(usize, Vec<Column>)>,
 }
 
@@ -107,6 +113,7 @@ impl BatchBuilder {
             self.spare.push((run.table, run.columns));
         }
         self.syms.clear();
+        self.found_for = None;
     }
 
     /// Hands over the runs and the symbols they refer to, leaving the

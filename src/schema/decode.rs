@@ -139,6 +139,7 @@ impl Catalog {
             syms,
             tape,
             found,
+            found_for,
             ..
         } = out;
         let result = (|| {
@@ -150,7 +151,26 @@ impl Catalog {
                 .columns;
             for (r, &row) in rows.iter().enumerate() {
                 let row_no = multi.then_some(r);
-                tape.get_many(text, row, &table.top.keys, found);
+                // One row in a flat object: its fields are where the last
+                // record of this shape had them.
+                let keys = &table.top.keys;
+                let hit = !multi
+                    && found_for.as_ref().is_some_and(|(layout, was)| {
+                        *layout == tape.layout()
+                            && was.len() == keys.len()
+                            && was.iter().zip(keys).all(|(a, b)| str_eq(a, b))
+                    });
+                if !hit {
+                    tape.get_many(text, row, keys, found);
+                    match found_for {
+                        _ if multi => *found_for = None,
+                        Some((layout, was)) => {
+                            *layout = tape.layout();
+                            was.clone_from(keys);
+                        }
+                        None => *found_for = Some((tape.layout(), keys.clone())),
+                    }
+                }
                 let top = |place: Option<usize>, path: &FieldPath| match place {
                     Some(at) => found.get(at).copied().flatten(),
                     None => path.find(tape, text, row),

@@ -62,6 +62,11 @@ pub struct Tape {
     /// key whose bytes are the last one's at its place, closing quote
     /// included, is that plain key again (compared, not scanned).
     flat_keys: Vec<Vec<u8>>,
+    /// Members of the last flat object read; `None` after any other
+    /// document.
+    flat_members: Option<usize>,
+    /// See [`Tape::layout`].
+    layout: u64,
 }
 
 impl Tape {
@@ -88,7 +93,18 @@ impl Tape {
         if max_depth > 0 && self.parse_flat(text.as_bytes()) {
             return Ok(());
         }
+        self.flat_members = None;
+        self.layout += 1;
         self.parse_general(text, max_depth)
+    }
+
+    /// The shape of the document on the tape, as a number: two documents
+    /// read one after the other onto this tape have the same number only
+    /// when both are flat objects with the same keys (byte for byte) in
+    /// the same places, so that every lookup of a key finds the same node.
+    /// Lookups can then be remembered from one record to the next.
+    pub fn layout(&self) -> u64 {
+        self.layout
     }
 
     /// Any JSON document onto the tape (`parse` tries the flat-object loop
@@ -215,18 +231,21 @@ impl Tape {
             next: 0,
         });
         p.skip_ws();
+        // Whether every key so far is the last flat object's at its place.
+        let mut same = true;
+        let mut members = 0;
         if p.peek() == Some(b'}') {
             p.i += 1;
         } else {
-            let mut place = 0;
             loop {
                 if p.peek() != Some(b'"') {
                     return false;
                 }
-                let Some((kind, start, end)) = self.flat_key(&mut p, place) else {
+                let Some((kind, start, end, seen)) = self.flat_key(&mut p, members) else {
                     return false;
                 };
-                place += 1;
+                same &= seen;
+                members += 1;
                 self.leaf(kind, start, end);
                 p.skip_ws();
                 if p.peek() != Some(b':') {
@@ -266,19 +285,27 @@ impl Tape {
             root.next = next;
         }
         p.skip_ws();
-        p.i == b.len()
+        if p.i != b.len() {
+            return false;
+        }
+        if !(same && self.flat_members == Some(members)) {
+            self.layout += 1;
+        }
+        self.flat_members = Some(members);
+        true
     }
 
-    /// The key at `place` of a flat object, at its opening quote.
+    /// The key at `place` of a flat object, at its opening quote. The
+    /// last element says whether it is the last flat object's key there.
     #[inline]
-    fn flat_key(&mut self, p: &mut Parser, place: usize) -> Option<(Kind, usize, usize)> {
+    fn flat_key(&mut self, p: &mut Parser, place: usize) -> Option<(Kind, usize, usize, bool)> {
         let start = p.i + 1;
         if let Some(seen) = self.flat_keys.get(place) {
             let end = start + seen.len();
             if p.b.get(end) == Some(&b'"') && p.b.get(start..end).is_some_and(|k| bytes_eq(k, seen))
             {
                 p.i = end + 1;
-                return Some((Kind::Str, start, end));
+                return Some((Kind::Str, start, end, true));
             }
         }
         let (kind, start, end) = p.string().ok()?;
@@ -291,7 +318,7 @@ impl Tape {
                 seen.extend_from_slice(key);
             }
         }
-        Some((kind, start, end))
+        Some((kind, start, end, false))
     }
 
     /// An object key, then its colon.
