@@ -560,6 +560,21 @@ fn records_shaped_alike_or_not_decode_to_their_own_values() {
         runs[0].columns[3],
         Column::Simple(Vector::Char(b"BSBS BSBSBSBS".to_vec()))
     );
+    // The route field's value is read afresh even where its place is
+    // remembered: the same shape with another type routes elsewhere.
+    let same_shape_other_type =
+        r#"{"type":"nope","id":"n","sym":"N","size":1,"price":0,"side":"S","price":1.5}"#;
+    let e = c
+        .decode_record(same_shape_other_type.as_bytes(), "s", &mut b)
+        .unwrap_err();
+    assert!(matches!(e, RecordError::NoTable { .. }), "{e}");
+    assert!(e.to_string().contains("nope"), "{e}");
+    let quote_same_shape =
+        r#"{"type":"quote","id":"n","sym":"N","bid":1,"ask":2,"bsize":3,"asize":4}"#;
+    let rows = c
+        .decode_record(quote_same_shape.as_bytes(), "s", &mut b)
+        .unwrap();
+    assert_eq!(b.runs()[rows.run].name, "quote");
 }
 
 #[test]

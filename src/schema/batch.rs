@@ -43,6 +43,15 @@ pub(crate) struct Mark {
     rows: usize,
 }
 
+/// Where a route field was found on a tape of a given layout.
+#[derive(Debug, Default)]
+pub(crate) struct RouteFound {
+    pub(crate) layout: u64,
+    /// The route field's path, as written.
+    pub(crate) path: String,
+    pub(crate) node: Option<usize>,
+}
+
 /// Builds one batch. Reuse it across batches: [`BatchBuilder::reset`]
 /// keeps the column buffers.
 #[derive(Debug, Default)]
@@ -59,6 +68,8 @@ pub struct BatchBuilder {
     /// The keys are compared by content, not by table: a builder may serve
     /// more than one catalog.
     pub(crate) found_for: Option<(u64, Vec<String>)>,
+    /// The same for the route field of a single flat row.
+    pub(crate) route_found: Option<RouteFound>,
     spare: Vec<(usize, Vec<Column>)>,
 }
 
@@ -114,6 +125,7 @@ impl BatchBuilder {
         }
         self.syms.clear();
         self.found_for = None;
+        self.route_found = None;
     }
 
     /// Hands over the runs and the symbols they refer to, leaving the

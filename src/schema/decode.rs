@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use super::batch::{BatchBuilder, RecordRows};
+use super::batch::{BatchBuilder, RecordRows, RouteFound};
 use super::catalog::{Catalog, ColumnPlan, Table};
 use super::convert::{self, ConvError, Input};
 use super::error::{shown, At, RecordError};
@@ -109,7 +109,10 @@ impl Catalog {
     ) -> Result<RecordRows, RecordError> {
         let mut table_idx = None;
         for (r, &row) in rows.iter().enumerate() {
-            let t = self.route_json(&out.tape, text, row, source)?;
+            // A single flat row: its route field is where the last record
+            // of its shape had it.
+            let memo = (!multi).then_some(&mut out.route_found);
+            let t = self.route_json(&out.tape, text, row, source, memo)?;
             match table_idx {
                 None => table_idx = Some(t),
                 Some(first) if first != t => {
@@ -241,6 +244,7 @@ impl Catalog {
         text: &str,
         row: usize,
         source: &str,
+        mut memo: Option<&mut Option<RouteFound>>,
     ) -> Result<usize, RecordError> {
         // Tables mostly route on one field (`/type`): it is looked up once,
         // not once per table tried.
@@ -255,7 +259,22 @@ impl Catalog {
             if let Some((path, want)) = &t.route.field {
                 let node = match last {
                     Some((p, node)) if std::ptr::eq(p, path) || str_eq(&p.text, &path.text) => node,
-                    _ => path.find(tape, text, row),
+                    _ => match memo.as_deref_mut() {
+                        Some(Some(m))
+                            if m.layout == tape.layout() && str_eq(&m.path, &path.text) =>
+                        {
+                            m.node
+                        }
+                        Some(slot) => {
+                            let node = path.find(tape, text, row);
+                            let m = slot.get_or_insert_with(RouteFound::default);
+                            m.layout = tape.layout();
+                            m.path.clone_from(&path.text);
+                            m.node = node;
+                            node
+                        }
+                        None => path.find(tape, text, row),
+                    },
                 };
                 last = Some((path, node));
                 let hit = node
