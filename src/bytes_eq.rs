@@ -24,6 +24,18 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
         .all(|(x, y)| x == y)
 }
 
+/// Whether `rest` (a JSON text just after an opening quote) holds
+/// `seen` and then the closing quote. When `seen` was read before as a
+/// whole string without escapes or control characters, such a `rest`
+/// holds that same plain string again: the event reader and the JSON tape
+/// compare a record's strings with the previous record's this way rather
+/// than scan them.
+#[inline]
+pub(crate) fn repeats_string(rest: &[u8], seen: &[u8]) -> bool {
+    let n = seen.len();
+    rest.get(n) == Some(&b'"') && rest.get(..n).is_some_and(|r| bytes_eq(r, seen))
+}
+
 /// `a == b` for texts, inlined.
 #[inline]
 pub(crate) fn str_eq(a: &str, b: &str) -> bool {
@@ -60,5 +72,15 @@ mod tests {
             "arn:aws:kinesis:us-east-1:1:stream/s"
         ));
         assert!(!str_eq("trade", "quote"));
+    }
+
+    #[test]
+    fn a_string_repeats_only_with_its_closing_quote_right_after() {
+        assert!(repeats_string(br#"type":1"#, b"type"));
+        assert!(repeats_string(br#"":1"#, b""));
+        assert!(!repeats_string(br#"types":1"#, b"type"));
+        assert!(!repeats_string(br#"typ":1"#, b"type"));
+        assert!(!repeats_string(br#"tipe":1"#, b"type"));
+        assert!(!repeats_string(b"type", b"type"));
     }
 }

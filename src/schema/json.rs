@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::bytes_eq::bytes_eq;
+use crate::bytes_eq::repeats_string;
 
 /// Places of a flat object whose keys are remembered from one record to
 /// the next (a record's columns are far fewer; the bound keeps a hostile
@@ -302,7 +302,9 @@ impl Tape {
         let start = p.i + 1;
         if let Some(seen) = self.flat_keys.get(place) {
             let end = start + seen.len();
-            if p.b.get(end) == Some(&b'"') && p.b.get(start..end).is_some_and(|k| bytes_eq(k, seen))
+            if p.b
+                .get(start..)
+                .is_some_and(|rest| repeats_string(rest, seen))
             {
                 p.i = end + 1;
                 return Some((Kind::Str, start, end, true));

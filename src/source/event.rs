@@ -258,7 +258,7 @@ fn sqs_record(index: usize, raw: &RawValue, opts: &SourceOptions) -> Result<Reco
 /// serde_json accepts too, with the same meaning.
 mod fast {
     use super::{kinesis, EventError, KinesisParts, Record, SourceOptions};
-    use crate::bytes_eq::{bytes_eq, str_eq};
+    use crate::bytes_eq::{repeats_string, str_eq};
     use crate::schema::json::string_stop;
 
     /// Containers nested deeper than this inside a skipped value send the
@@ -490,11 +490,7 @@ mod fast {
             let start = self.i;
             let rest = self.b.get(start..)?;
             let n = seen.len();
-            // `seen` was checked to be a whole plain string, so the same
-            // bytes followed by a quote are one too.
-            if rest.get(n) == Some(&b'"')
-                && rest.get(..n).is_some_and(|r| bytes_eq(r, seen.as_bytes()))
-            {
+            if repeats_string(rest, seen.as_bytes()) {
                 self.i += n + 1;
                 return self.text.get(start..start + n);
             }
