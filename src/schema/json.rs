@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::bytes_eq::repeats_string;
+use crate::bytes_eq::{bytes_eq, repeats_string};
 
 /// Places of a flat object whose keys are remembered from one record to
 /// the next (a record's columns are far fewer; the bound keeps a hostile
@@ -385,15 +385,9 @@ impl Tape {
             let v = i + 1;
             let (start, end) = (k.start as usize, k.end as usize);
             let found = match k.kind {
-                // The first byte before the rest: most keys differ there;
-                // and keys are short, so the bytes are compared inline
-                // rather than by a call to memcmp.
-                Kind::Str => {
-                    end.saturating_sub(start) == want.len()
-                        && bytes.get(start..end).is_some_and(|k| {
-                            k.first() == want.first() && k.iter().zip(want).all(|(a, b)| a == b)
-                        })
-                }
+                // Keys are short: compared inline rather than by a call
+                // to memcmp.
+                Kind::Str => bytes.get(start..end).is_some_and(|k| bytes_eq(k, want)),
                 // Unescaping never lengthens a key.
                 _ => {
                     end.saturating_sub(start) >= want.len()
@@ -440,11 +434,7 @@ impl Tape {
                 // Compared inline, as in `get`: a row's keys are short and
                 // often of one length ("side", "size", "time", "type"), and
                 // a call to memcmp per such pair was 2% of the handler.
-                let want = want.as_bytes();
-                if want.len() == key.len()
-                    && want.first() == key.first()
-                    && want.iter().zip(key).all(|(a, b)| a == b)
-                {
+                if bytes_eq(want.as_bytes(), key) {
                     *slot = Some(v);
                 }
             }
