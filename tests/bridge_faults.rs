@@ -340,7 +340,7 @@ fn check_kinesis_response(event: &serde_json::Value, inv: &Invocation) {
     for id in &ids {
         assert_eq!(id.len(), 56, "{id:?}");
         assert!(id.bytes().all(|c| c.is_ascii_digit()), "{id:?}");
-        let i = records.iter().position(|r| &r.failure_id == id).unwrap();
+        let i = records.iter().position(|r| *r.failure_id == **id).unwrap();
         let lane = &records[i].lane;
         assert!(
             lanes_seen.insert(lane.clone()),
@@ -350,7 +350,7 @@ fn check_kinesis_response(event: &serde_json::Value, inv: &Invocation) {
             .iter()
             .zip(&inv.states)
             .find(|(r, s)| &r.lane == lane && !s.is_done())
-            .map(|(r, _)| r.failure_id.clone());
+            .map(|(r, _)| r.failure_id.to_string());
         assert_eq!(first_pending.as_deref(), Some(id.as_str()));
     }
     // A lane with anything not done is named.
@@ -359,7 +359,7 @@ fn check_kinesis_response(event: &serde_json::Value, inv: &Invocation) {
             let named = ids.iter().any(|id| {
                 records
                     .iter()
-                    .any(|q| &q.failure_id == id && q.lane == r.lane)
+                    .any(|q| *q.failure_id == **id && q.lane == r.lane)
             });
             assert!(
                 named,
@@ -425,7 +425,7 @@ async fn kinesis_responses_only_name_real_first_unfinished_sequence_numbers() {
     let records = parse_event(ev.to_string().as_bytes(), &SourceOptions::default()).unwrap();
     let held = records
         .iter()
-        .find(|r| r.failure_id == seq(2, 1))
+        .find(|r| *r.failure_id == seq(2, 1))
         .map(|r| b.app.decoder().payload_key(r).unwrap().unwrap())
         .unwrap();
     let now = now_ms();

@@ -729,7 +729,7 @@ fn quarantine_item(r: &Record, reason: &str) -> QuarantineItem {
         // `seq:sub` for a KPL user record: it tells them apart, also in
         // the FIFO quarantine's deduplication id.
         position: r.position_text().into_owned(),
-        failure_id: r.failure_id.clone(),
+        failure_id: r.failure_id.to_string(),
         reason: reason.to_string(),
         payload: base64::engine::general_purpose::STANDARD.encode(&r.payload),
     }

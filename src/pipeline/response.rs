@@ -51,6 +51,11 @@ pub fn batch_response(
     records: &[Record],
     states: &[RecordState],
 ) -> Result<BatchResponse, Unnameable> {
+    // The common batch: everything done, nothing to name, and no lanes to
+    // form again (the pipeline formed them already).
+    if states.len() >= records.len() && states.iter().all(RecordState::is_done) {
+        return Ok(BatchResponse::default());
+    }
     let mut failures = Vec::new();
     for lane in lanes(records) {
         let pending: Vec<usize> = lane
@@ -62,7 +67,7 @@ pub fn batch_response(
         let mut ids = Vec::with_capacity(pending.len());
         for &index in &pending {
             match records.get(index) {
-                Some(r) if !r.failure_id.is_empty() => ids.push(r.failure_id.clone()),
+                Some(r) if !r.failure_id.is_empty() => ids.push(r.failure_id.to_string()),
                 _ => {
                     return Err(Unnameable {
                         lane: lane.id,

@@ -160,8 +160,8 @@ fn kinesis(shard: &str, seq: u64, payload: &str) -> Record {
         kind: SourceKind::Kinesis,
         source_arn: "arn:aws:kinesis:eu-west-1:1:stream/trades".into(),
         lane: shard.into(),
-        position: seq.clone(),
-        failure_id: seq,
+        position: seq.clone().into(),
+        failure_id: seq.into(),
         message_key: None,
         payload: payload.as_bytes().to_vec(),
         arrival_ms: 0,
@@ -177,7 +177,7 @@ fn sqs(group: &str, id: &str, payload: &str) -> Record {
         kind: SourceKind::SqsFifo,
         source_arn: "arn:aws:sqs:eu-west-1:1:trades.fifo".into(),
         lane: group.into(),
-        position: String::new(),
+        position: "".into(),
         failure_id: id.into(),
         message_key: Some(id.into()),
         payload: payload.as_bytes().to_vec(),
@@ -244,7 +244,7 @@ async fn kinesis_batch_forwards_in_order_and_costs_two_requests_per_lane() {
     assert_eq!(r.result.summary.dedupe_requests, 2);
     assert_eq!(
         store.checkpoint("shard-0").await.unwrap().as_deref(),
-        Some(recs[999].position.as_str())
+        Some(recs[999].position.as_ref())
     );
     assert_eq!(r.result.summary.rows_per_table.get("trade"), Some(&1000));
 }
@@ -316,7 +316,7 @@ async fn tickerplant_down_fails_every_record_and_commits_nothing() {
     )
     .await;
     assert_eq!(pending(&r.result.states), vec![0, 1, 2, 3, 4]);
-    assert_eq!(r.failures, vec![recs[0].position.clone()]);
+    assert_eq!(r.failures, vec![recs[0].position.to_string()]);
     assert_eq!(store.checkpoint("s").await.unwrap(), None);
 
     let sq = vec![sqs("A", "m1", "trade:1"), sqs("A", "m2", "trade:2")];
@@ -365,7 +365,7 @@ async fn broken_connection_mid_batch_leaves_the_unconfirmed_tail_pending() {
     let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
     // The first run was written but never confirmed: all three are retried.
     assert_eq!(pending(&r.result.states), vec![0, 1, 2]);
-    assert_eq!(r.failures, vec![recs[0].position.clone()]);
+    assert_eq!(r.failures, vec![recs[0].position.to_string()]);
     assert!(link.confirmed.is_empty());
 }
 
@@ -393,11 +393,11 @@ async fn sync_mode_broken_connection_keeps_what_was_accepted() {
     .await;
     // The first run's reply accepted it; the rest is retried from record 1.
     assert_eq!(pending(&r.result.states), vec![1, 2]);
-    assert_eq!(r.failures, vec![recs[1].position.clone()]);
+    assert_eq!(r.failures, vec![recs[1].position.to_string()]);
     assert_eq!(link.confirmed, vec!["trade:1"]);
     assert_eq!(
         store.checkpoint("s").await.unwrap().as_deref(),
-        Some(recs[0].position.as_str())
+        Some(recs[0].position.as_ref())
     );
 }
 
@@ -456,7 +456,7 @@ async fn bad_record_is_quarantined_and_the_lane_goes_on() {
     assert_eq!(link.confirmed, vec!["trade:1,3"]);
     let items = q.items.lock().unwrap();
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0].position, recs[1].position);
+    assert_eq!(items[0].position, recs[1].position.to_string());
     assert!(items[0].reason.contains("no table"), "{}", items[0].reason);
 }
 
@@ -616,7 +616,7 @@ async fn default_mode_reports_a_refused_update_failed() {
     )
     .await;
     assert_eq!(pending(&r.result.states), vec![0, 1]);
-    assert_eq!(r.failures, vec![recs[0].position.clone()]);
+    assert_eq!(r.failures, vec![recs[0].position.to_string()]);
     assert_eq!(store.checkpoint("s").await.unwrap(), None);
 }
 
@@ -670,10 +670,10 @@ async fn chaser_every_few_bytes_confirms_a_prefix() {
     };
     let r = run(&recs, &store, &mut link, &q, &cfg, &ctx()).await;
     assert_eq!(pending(&r.result.states), vec![2]);
-    assert_eq!(r.failures, vec![recs[2].position.clone()]);
+    assert_eq!(r.failures, vec![recs[2].position.to_string()]);
     assert_eq!(
         store.checkpoint("s").await.unwrap().as_deref(),
-        Some(recs[1].position.as_str())
+        Some(recs[1].position.as_ref())
     );
 }
 

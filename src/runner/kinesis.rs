@@ -718,7 +718,7 @@ mod tests {
         let recs = records_of(&chunk, arn, shard, &opts).unwrap();
         assert_eq!(recs, parse_event(ev.as_bytes(), &opts).unwrap());
         assert_eq!(&*recs[0].lane, format!("{arn}/{shard}"));
-        assert_eq!(recs[0].position, "10");
+        assert_eq!(&*recs[0].position, "10");
         assert_eq!(recs[0].arrival_ms, 1_764_000_000_250);
         assert_eq!(recs[1].payload, b"\xff");
         assert!(recs[1].defect.is_none());

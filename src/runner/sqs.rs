@@ -229,9 +229,9 @@ mod tests {
         let recs = records_of(&[m], arn, &opts).unwrap();
         assert_eq!(recs, parse_event(ev.as_bytes(), &opts).unwrap());
         assert_eq!(&*recs[0].lane, format!("{arn}/g7"));
-        assert_eq!(recs[0].failure_id, "m-1");
+        assert_eq!(&*recs[0].failure_id, "m-1");
         assert_eq!(recs[0].message_key.as_deref(), Some("msg#m-1"));
-        assert_eq!(recs[0].position, "18849496460467696128");
+        assert_eq!(&*recs[0].position, "18849496460467696128");
         assert_eq!(recs[0].arrival_ms, 1_764_000_000_123);
         assert_eq!(recs[0].payload, br#"{"x":1}"#);
         let no_id = Message::builder().body("b").build();

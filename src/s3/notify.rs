@@ -268,8 +268,8 @@ where
     let item = QuarantineItem {
         source_arn: record.source_arn.to_string(),
         lane: record.lane.to_string(),
-        position: record.position.clone(),
-        failure_id: record.failure_id.clone(),
+        position: record.position.to_string(),
+        failure_id: record.failure_id.to_string(),
         reason: reason.clone(),
         payload: base64::engine::general_purpose::STANDARD.encode(&record.payload),
     };

@@ -845,7 +845,7 @@ mod tests {
             &*recs[0].lane,
             "arn:aws:kinesis:us-east-2:123456789012:stream/trades/shardId-000000000006"
         );
-        assert_eq!(recs[0].failure_id, SEQ1);
+        assert_eq!(&*recs[0].failure_id, SEQ1);
         assert_eq!(recs[0].arrival_ms, 1_545_084_650_987);
         assert!(recs[0].defect.is_none());
         assert!(recs[1].defect.as_deref().unwrap_or("").contains("base64"));
@@ -946,7 +946,7 @@ mod tests {
             "arn:aws:sqs:us-east-2:123456789012:q.fifo/g1"
         );
         assert_eq!(recs[0].message_key.as_deref(), Some("msg#m1"));
-        assert_eq!(recs[0].failure_id, "m1");
+        assert_eq!(&*recs[0].failure_id, "m1");
         assert_eq!(recs[0].arrival_ms, 1_545_082_649_183);
         assert_eq!(&*recs[1].lane, "arn:aws:sqs:us-east-2:123456789012:std/m2");
     }

@@ -105,6 +105,7 @@ pub(crate) fn records_of(
     out: &mut Vec<Record>,
 ) {
     let source_arn = super::shared(out.last().map(|r| &r.source_arn), p.stream_arn);
+    let seq: Arc<str> = p.sequence_number.into();
     let plain = |lane: Arc<str>,
                  payload: Vec<u8>,
                  defect: Option<String>,
@@ -112,8 +113,8 @@ pub(crate) fn records_of(
         kind: SourceKind::Kinesis,
         message_key: None,
         lane,
-        position: p.sequence_number.to_string(),
-        failure_id: p.sequence_number.to_string(),
+        position: seq.clone(),
+        failure_id: seq.clone(),
         source_arn: source_arn.clone(),
         payload,
         arrival_ms: p.arrival_ms,
@@ -458,7 +459,7 @@ mod tests {
             assert!(got.iter().all(|r| r.lane == got[0].lane));
             assert_eq!(by_key, got[0].lane.ends_with("#agg-key"));
             for r in &got[1..4] {
-                assert_eq!((r.position.as_str(), r.failure_id.as_str()), ("8", "8"));
+                assert_eq!((&*r.position, &*r.failure_id), ("8", "8"));
                 assert_eq!(r.arrival_ms, 2000);
                 assert!(r.defect.is_none() && r.kpl_note.is_none());
             }

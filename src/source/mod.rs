@@ -49,10 +49,11 @@ pub struct Record {
     pub lane: std::sync::Arc<str>,
     /// Kinesis sequence number; for SQS FIFO the queue's `SequenceNumber`
     /// attribute when present, else empty.
-    pub position: String,
+    pub position: std::sync::Arc<str>,
     /// What the batch response names: the sequence number (Kinesis) or the
-    /// message id (SQS).
-    pub failure_id: String,
+    /// message id (SQS). A Kinesis record's is its `position`, the same
+    /// allocation (one per record instead of two).
+    pub failure_id: std::sync::Arc<str>,
     /// A per-record transport key for dedupe where lane checkpoints do not
     /// apply: the SQS message key, or `shard#sequence` for replayed Kinesis.
     pub message_key: Option<String>,

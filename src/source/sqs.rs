@@ -91,8 +91,8 @@ pub fn record(p: SqsParts<'_>, opts: &SourceOptions) -> Result<Record, SourceRec
         kind: SourceKind::SqsFifo,
         message_key: Some(format!("msg#{id}")),
         lane: lane.into(),
-        position: p.sequence_number.unwrap_or_default().to_string(),
-        failure_id: id.to_string(),
+        position: p.sequence_number.unwrap_or_default().into(),
+        failure_id: id.into(),
         source_arn: p.queue_arn.into(),
         payload,
         arrival_ms: p.sent_timestamp.and_then(|t| t.parse().ok()).unwrap_or(0),
@@ -186,7 +186,7 @@ mod tests {
             assert_eq!(got, want, "base64 bodies: {base64}");
             assert_eq!(&*got[0].lane, format!("{ARN}/g7"));
             assert_eq!(got[0].message_key.as_deref(), Some("msg#m-1"));
-            assert_eq!(got[0].position, "18849496460467696128");
+            assert_eq!(&*got[0].position, "18849496460467696128");
             assert_eq!(got[0].arrival_ms, 1_764_000_000_123);
             assert_eq!(got[1].payload, unicode.as_bytes());
             assert_eq!(&*got[2].lane, format!("{ARN}/m-3"));
@@ -204,7 +204,7 @@ mod tests {
         parts.message_id = "orig-id";
         let r = record(parts, &SourceOptions::default()).unwrap();
         assert_eq!(
-            (r.failure_id.as_str(), r.message_key.as_deref()),
+            (&*r.failure_id, r.message_key.as_deref()),
             ("orig-id", Some("msg#orig-id"))
         );
         let no_id = Message::builder().body("b").build();

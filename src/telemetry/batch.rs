@@ -113,8 +113,8 @@ impl BadRecord<'_> {
         // For SQS, `position` is the message id (what the batch response
         // and the quarantine message name); the FIFO sequence number, when
         // the queue gave one, is its own field.
-        let sequence_number = (r.kind == SourceKind::SqsFifo && !r.position.is_empty())
-            .then_some(r.position.as_str());
+        let sequence_number =
+            (r.kind == SourceKind::SqsFifo && !r.position.is_empty()).then_some(&*r.position);
         let position = position(r);
         let payload_bytes = r.payload.len();
         let payload_preview = payload_preview(&r.payload);
