@@ -239,7 +239,16 @@ where
     // Commit what is done; release what is not.
     let t = Instant::now();
     b.summary.stage_start_ms.commit = epoch_ms();
-    commit(store, records, &b.lanes, &b.slots, &checkpoints, cfg, ctx).await;
+    commit(
+        store,
+        records,
+        &b.lanes,
+        &mut b.slots,
+        &checkpoints,
+        cfg,
+        ctx,
+    )
+    .await;
     b.summary.stage_ms.commit = ms_since(t);
     let committed: Vec<crate::s3::Pointer> = b
         .resolved
@@ -1023,7 +1032,7 @@ async fn commit<S: DedupeStore>(
     store: &S,
     records: &[Record],
     lanes: &[Lane],
-    slots: &Slots,
+    slots: &mut Slots,
     checkpoints: &HashMap<String, Option<String>>,
     cfg: &PipelineConfig,
     ctx: &BatchContext,
@@ -1055,21 +1064,26 @@ async fn commit<S: DedupeStore>(
     let ttl_end_s = ctx.now_ms / 1000 + cfg.key_ttl.as_secs() as i64;
     let mut complete = Vec::new();
     let mut release = Vec::new();
-    for i in 0..slots.work.len() {
-        let finished = done(i);
-        let payload_done = slots.work[i] == Work::Done(RecordState::Forwarded);
-        if let Some(k) = &slots.message_key[i] {
-            if finished {
-                complete.push(k.clone())
+    // The keys move out of the slots: nothing reads them after the commit.
+    let Slots {
+        work,
+        message_key,
+        payload_key,
+    } = slots;
+    for (i, w) in work.iter().enumerate() {
+        let payload_done = *w == Work::Done(RecordState::Forwarded);
+        if let Some(k) = message_key.get_mut(i).and_then(Option::take) {
+            if w.is_done() {
+                complete.push(k)
             } else {
-                release.push(k.clone())
+                release.push(k)
             }
         }
-        if let Some(k) = &slots.payload_key[i] {
+        if let Some(k) = payload_key.get_mut(i).and_then(Option::take) {
             if payload_done {
-                complete.push(k.clone())
+                complete.push(k)
             } else {
-                release.push(k.clone())
+                release.push(k)
             }
         }
     }
