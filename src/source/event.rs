@@ -120,6 +120,12 @@ pub fn parse_event(event: &[u8], opts: &SourceOptions) -> Result<Vec<Record>, Ev
     if let Some(records) = fast::kinesis(event, opts) {
         return records;
     }
+    parse_lenient(event, opts)
+}
+
+/// The lenient reader alone: every event [`parse_event`] reads, read with
+/// serde, each bad record named.
+fn parse_lenient(event: &[u8], opts: &SourceOptions) -> Result<Vec<Record>, EventError> {
     let env: Envelope = serde_json::from_slice(event)
         .map_err(|e| EventError::Unrecognised(format!("not a JSON object with Records ({e})")))?;
     let raws = env
@@ -258,8 +264,15 @@ fn sqs_record(index: usize, raw: &RawValue, opts: &SourceOptions) -> Result<Reco
 /// serde_json accepts too, with the same meaning.
 mod fast {
     use super::{kinesis, EventError, KinesisParts, Record, SourceOptions};
-    use crate::bytes_eq::{repeats_string, str_eq};
+    use crate::bytes_eq::{bytes_eq, repeats_string, str_eq};
     use crate::schema::json::string_stop;
+
+    // Records read by a layout on this thread, for the tests to see that
+    // the layout path was taken.
+    #[cfg(test)]
+    thread_local! {
+        pub(super) static LAID_OUT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
 
     /// Containers nested deeper than this inside a skipped value send the
     /// event to the lenient path (serde_json's own limit is 128).
@@ -282,9 +295,26 @@ mod fast {
         // once and shared.
         let mut lane: Option<(&str, &str, &str, std::sync::Arc<str>)> = None;
         let mut seen = Seen::default();
+        let mut layout: Option<Layout<'_>> = None;
         let mut index = 0;
         loop {
-            let r = s.record(&mut seen)?;
+            s.peek()?;
+            let start = s.i;
+            // A record laid out as the one the layout was taken from is
+            // read by it; any other is read member by member, and its
+            // layout is taken for the records after it.
+            let r = match layout.as_ref().and_then(|l| l.read(&mut s)) {
+                Some(r) => {
+                    #[cfg(test)]
+                    LAID_OUT.with(|n| n.set(n.get() + 1));
+                    r
+                }
+                None => {
+                    let r = s.record(&mut seen)?;
+                    layout = Layout::of(s.b, start, s.i, &r);
+                    r
+                }
+            };
             if index == 0 && r.event_source != Some("aws:kinesis") {
                 return None;
             }
@@ -415,6 +445,109 @@ mod fast {
         partition_key: &'a str,
         data: &'a [u8],
         arrival_s: Option<f64>,
+        /// The arrival time's number as written (`None` for `null`).
+        arrival_text: Option<&'a str>,
+    }
+
+    /// The values of a record that differ from one record to the next.
+    #[derive(Clone, Copy)]
+    enum Varying {
+        EventId,
+        Seq,
+        PartitionKey,
+        Data,
+        Arrival,
+    }
+
+    /// A record's text with its varying values cut out: what comes before
+    /// each of them, in order, and after the last. Lambda writes every
+    /// record of an event the same way, so after the first record all
+    /// that differs is those five values: a record whose text around them
+    /// is this text, byte for byte, has the members, the order, the
+    /// constant values (ARN, region, event source) and the validity of
+    /// the record the layout was taken from, and only those five values
+    /// need reading. Strings among them must be plain (no escape, no
+    /// control character) and the arrival time a number; anything else
+    /// makes the record one to read member by member.
+    struct Layout<'a> {
+        parts: [(&'a [u8], Varying); 5],
+        tail: &'a [u8],
+        event_source: Option<&'a str>,
+        arn: &'a str,
+    }
+
+    impl<'a> Layout<'a> {
+        /// The layout of record `r`, read from `b[start..end]`; `None` when
+        /// it has no arrival time to find again (`null`).
+        fn of(b: &'a [u8], start: usize, end: usize, r: &Fields<'a>) -> Option<Layout<'a>> {
+            // Every field is a slice of `b`: its place is its offset.
+            let span = |s: &[u8]| {
+                let at = (s.as_ptr() as usize).checked_sub(b.as_ptr() as usize)?;
+                (at + s.len() <= b.len()).then_some((at, s.len()))
+            };
+            let mut varying = [
+                (span(r.event_id.as_bytes())?, Varying::EventId),
+                (span(r.seq.as_bytes())?, Varying::Seq),
+                (span(r.partition_key.as_bytes())?, Varying::PartitionKey),
+                (span(r.data)?, Varying::Data),
+                (span(r.arrival_text?.as_bytes())?, Varying::Arrival),
+            ];
+            varying.sort_unstable_by_key(|((at, _), _)| *at);
+            let mut parts = [(&b[..0], Varying::EventId); 5];
+            let mut from = start;
+            for (part, ((at, len), what)) in parts.iter_mut().zip(varying) {
+                *part = (b.get(from..at)?, what);
+                from = at + len;
+            }
+            Some(Layout {
+                parts,
+                tail: b.get(from..end)?,
+                event_source: r.event_source,
+                arn: r.arn,
+            })
+        }
+
+        /// The record at `s` if it is laid out as this one (`s` is then
+        /// past it); else `None`, and `s` is where it was.
+        #[inline]
+        fn read(&self, s: &mut Scan<'a>) -> Option<Fields<'a>> {
+            let start = s.i;
+            let fields = self.read_at(s);
+            if fields.is_none() {
+                s.i = start;
+            }
+            fields
+        }
+
+        #[inline]
+        fn read_at(&self, s: &mut Scan<'a>) -> Option<Fields<'a>> {
+            let mut f = Fields {
+                event_source: self.event_source,
+                arn: self.arn,
+                event_id: "",
+                seq: "",
+                partition_key: "",
+                data: &[],
+                arrival_s: None,
+                arrival_text: None,
+            };
+            for &(text, what) in &self.parts {
+                s.same(text)?;
+                match what {
+                    Varying::EventId => f.event_id = s.plain()?,
+                    Varying::Seq => f.seq = s.plain()?,
+                    Varying::PartitionKey => f.partition_key = s.plain()?,
+                    Varying::Data => f.data = s.plain()?.as_bytes(),
+                    Varying::Arrival => {
+                        let text = s.number()?;
+                        f.arrival_s = Some(f64_of(text)?);
+                        f.arrival_text = Some(text);
+                    }
+                }
+            }
+            s.same(self.tail)?;
+            Some(f)
+        }
     }
 
     /// A cursor over the event, checked to be UTF-8 once as a whole (so a
@@ -517,6 +650,30 @@ mod fast {
             self.skip(depth)
         }
 
+        /// `text` exactly, next.
+        #[inline]
+        fn same(&mut self, text: &[u8]) -> Option<()> {
+            let end = self.i.checked_add(text.len())?;
+            bytes_eq(self.b.get(self.i..end)?, text).then_some(())?;
+            self.i = end;
+            Some(())
+        }
+
+        /// The text of a plain string (no escape, no control character)
+        /// whose opening quote was just passed, up to its closing quote,
+        /// which is left to read.
+        #[inline]
+        fn plain(&mut self) -> Option<&'a str> {
+            let start = self.i;
+            let rest = self.b.get(start..)?;
+            let len = string_stop(rest);
+            if rest.get(len) != Some(&b'"') {
+                return None;
+            }
+            self.i += len;
+            self.text.get(start..start + len)
+        }
+
         /// A string's raw bytes up to its closing quote, unchecked: for
         /// `data`, whose base64 decoding checks every byte (an escape, a
         /// control character or a non-ASCII byte is not base64).
@@ -578,17 +735,15 @@ mod fast {
             self.text.get(start..self.i)
         }
 
-        /// A number or null, as serde_json reads it into an `f64`.
-        fn opt_f64(&mut self) -> Option<Option<f64>> {
+        /// A number or null, as serde_json reads it into an `f64`, and
+        /// the number's text.
+        fn opt_f64(&mut self) -> Option<Option<(f64, &'a str)>> {
             if self.peek()? == b'n' {
                 self.literal(b"null")?;
                 return Some(None);
             }
             let text = self.number()?;
-            Some(Some(match exact_f64(text) {
-                Some(v) => v,
-                None => serde_json::from_str::<f64>(text).ok()?,
-            }))
+            Some(Some((f64_of(text)?, text)))
         }
 
         /// Any JSON value, checked and passed over.
@@ -686,7 +841,7 @@ mod fast {
                 "kinesis" => once(&mut kin, p.kinesis(kinesis)?),
                 _ => p.skip_seen(value, 1),
             })?;
-            let (seq, partition_key, data, arrival_s) = kin?;
+            let (seq, partition_key, data, arrival) = kin?;
             Some(Fields {
                 event_source: source.flatten(),
                 event_id: id?,
@@ -694,7 +849,8 @@ mod fast {
                 seq,
                 partition_key,
                 data,
-                arrival_s,
+                arrival_s: arrival.map(|(v, _)| v),
+                arrival_text: arrival.map(|(_, text)| text),
             })
         }
 
@@ -703,7 +859,7 @@ mod fast {
         fn kinesis(
             &mut self,
             seen: &mut Strings<'a>,
-        ) -> Option<(&'a str, &'a str, &'a [u8], Option<f64>)> {
+        ) -> Option<(&'a str, &'a str, &'a [u8], Option<(f64, &'a str)>)> {
             let (mut seq, mut pk, mut data, mut arrival) = (None, None, None, None);
             self.members(seen, |p, key, value| match key {
                 "sequenceNumber" => once(&mut seq, p.str()?),
@@ -713,6 +869,14 @@ mod fast {
                 _ => p.skip_seen(value, 2),
             })?;
             Some((seq?, pk?, data?, arrival.flatten()))
+        }
+    }
+
+    /// A JSON number's text as serde_json reads it into an `f64`.
+    fn f64_of(text: &str) -> Option<f64> {
+        match exact_f64(text) {
+            Some(v) => Some(v),
+            None => serde_json::from_str::<f64>(text).ok(),
         }
     }
 
@@ -777,7 +941,7 @@ mod fast {
                 let serde: f64 = serde_json::from_str(text).unwrap();
                 let mut s = Scan::new(text.as_bytes()).unwrap();
                 let ours = s.opt_f64().unwrap().unwrap();
-                assert_eq!(ours.to_bits(), serde.to_bits(), "{text}");
+                assert_eq!(ours.0.to_bits(), serde.to_bits(), "{text}");
             }
         }
 
@@ -933,6 +1097,79 @@ mod tests {
             arns,
             [arn, &format!("{arn}2"), arn, &arn[..arn.len() - 1], arn]
         );
+    }
+
+    /// After the first record, a record laid out as the one before it is
+    /// read by that layout (only its five varying values are scanned).
+    /// Every form those values take, and records that differ anywhere
+    /// else, must read as the lenient reader reads them; a record that
+    /// differs makes the layout its own for the records after it.
+    #[test]
+    fn records_laid_out_alike_read_as_the_lenient_reader_reads_them() {
+        let rec = |region: &str, pk: &str, seq: &str, data: &str, arrival: &str| {
+            format!(
+                r#"{{"awsRegion":"{region}","eventID":"shardId-000000000006:{seq}","eventName":"aws:kinesis:record","eventSource":"aws:kinesis","eventSourceARN":"arn:aws:kinesis:us-east-2:123456789012:stream/trades","kinesis":{{"approximateArrivalTimestamp":{arrival},"data":"{data}","partitionKey":"{pk}","sequenceNumber":"{seq}"}}}}"#
+            )
+        };
+        let first = rec("us-east-2", "AAPL", SEQ1, "e30=", "1545084650.987");
+        // Laid out as `first`: only the varying values differ.
+        let alike = [
+            rec("us-east-2", "MSFT", SEQ2, "eyJhIjoxfQ==", "1545084650.988"),
+            rec("us-east-2", "", "7", "", "1545084650"),
+            rec("us-east-2", "日本株 \u{e9}", SEQ1, "!!!not base64", "-0"),
+            rec("us-east-2", "AAPL", SEQ2, "e30=", "1.545084650987e9"),
+            rec(
+                "us-east-2",
+                "AAPL",
+                SEQ2,
+                "e30=",
+                "1545084650.98700000000000000001",
+            ),
+        ];
+        // Read member by member: a varying value the layout does not take,
+        // or a difference anywhere else.
+        let unlike = [
+            rec("us-east-1", "AAPL", SEQ2, "e30=", "1545084650.987"),
+            rec("us-east-2", "AAPL", SEQ2, "e30=", "1545084650.987 "),
+            first.replace(r#""eventName""#, r#" "eventName""#),
+            first.replace(r#""awsRegion":"us-east-2","#, ""),
+            first.replace(r#""awsRegion""#, r#""extra":[1,{"a":null}],"awsRegion""#),
+            first.replace(
+                r#""data":"e30=","partitionKey":"AAPL","#,
+                r#""partitionKey":"AAPL","data":"e30=","#,
+            ),
+        ];
+        let opts = SourceOptions::default();
+        let read = |records: &[&String]| {
+            let joined: Vec<&str> = records.iter().map(|r| r.as_str()).collect();
+            let event = format!(r#"{{"Records":[{}]}}"#, joined.join(","));
+            let before = fast::LAID_OUT.with(|n| n.get());
+            let one_pass = parse_kinesis_one_pass(event.as_bytes(), &opts)
+                .unwrap_or_else(|| panic!("the one-pass reader declined {event}"))
+                .unwrap();
+            let lenient = parse_lenient(event.as_bytes(), &opts).unwrap();
+            assert_eq!(one_pass, lenient, "{event}");
+            assert_eq!(one_pass.len(), records.len());
+            fast::LAID_OUT.with(|n| n.get()) - before
+        };
+        for r in &alike {
+            assert_eq!(read(&[&first, r, r, &first]), 3, "{r}");
+        }
+        for r in &unlike {
+            assert_ne!(r, &first);
+            // Not read by the first one's layout; the third record is laid
+            // out as the second, and the fourth is unlike the third.
+            assert_eq!(read(&[&first, r, r, &first]), 1, "{r}");
+        }
+        // A record without an arrival time has no layout: the one after it
+        // is read member by member too.
+        let no_arrival = rec("us-east-2", "AAPL", SEQ2, "e30=", "null");
+        assert_eq!(read(&[&first, &no_arrival, &no_arrival, &first]), 0);
+        // One layout for a whole event of alike records.
+        let mut all = vec![&first];
+        all.extend(alike.iter());
+        all.extend(alike.iter());
+        assert_eq!(read(&all), 10);
     }
 
     #[test]
