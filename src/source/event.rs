@@ -468,7 +468,10 @@ mod fast {
     /// the record the layout was taken from, and only those five values
     /// need reading. Strings among them must be plain (no escape, no
     /// control character) and the arrival time a number; anything else
-    /// makes the record one to read member by member.
+    /// makes the record one to read member by member. `data` alone is
+    /// read up to the next quote, as the member-by-member reader reads it:
+    /// its base64 decoding checks every byte, and a backslash in it sends
+    /// the whole event to the lenient reader.
     struct Layout<'a> {
         parts: [(&'a [u8], Varying); 5],
         tail: &'a [u8],
@@ -537,7 +540,7 @@ mod fast {
                     Varying::EventId => f.event_id = s.plain()?,
                     Varying::Seq => f.seq = s.plain()?,
                     Varying::PartitionKey => f.partition_key = s.plain()?,
-                    Varying::Data => f.data = s.plain()?.as_bytes(),
+                    Varying::Data => f.data = s.up_to_quote()?,
                     Varying::Arrival => {
                         let text = s.number()?;
                         f.arrival_s = Some(f64_of(text)?);
@@ -672,6 +675,16 @@ mod fast {
             }
             self.i += len;
             self.text.get(start..start + len)
+        }
+
+        /// The bytes from here to the next quote, which is left to read:
+        /// `data`, as [`Scan::raw_str`] reads it.
+        #[inline]
+        fn up_to_quote(&mut self) -> Option<&'a [u8]> {
+            let rest = self.b.get(self.i..)?;
+            let len = memchr::memchr(b'"', rest)?;
+            self.i += len;
+            rest.get(..len)
         }
 
         /// A string's raw bytes up to its closing quote, unchecked: for
@@ -1165,6 +1178,28 @@ mod tests {
         // is read member by member too.
         let no_arrival = rec("us-east-2", "AAPL", SEQ2, "e30=", "null");
         assert_eq!(read(&[&first, &no_arrival, &no_arrival, &first]), 0);
+        // Data with an escaped quote (with text like the rest of the layout
+        // after it, or not): the whole event goes to the lenient reader.
+        let by_key = SourceOptions {
+            lanes_by_partition_key: true,
+            ..SourceOptions::default()
+        };
+        for (data, json) in [(r#"x\"y"#, true), (r#"x\","partitionKey":"EVIL"#, false)] {
+            let forged = rec("us-east-2", "AAPL", SEQ2, data, "1545084650.987");
+            let event = format!(r#"{{"Records":[{first},{forged}]}}"#);
+            assert!(parse_kinesis_one_pass(event.as_bytes(), &by_key).is_none());
+            let read = parse_lenient(event.as_bytes(), &by_key);
+            assert_eq!(read.is_ok(), json, "{event}");
+            match read {
+                Ok(records) => {
+                    assert!(records[1].lane.ends_with("#AAPL"), "{}", records[1].lane);
+                    assert!(records[1].defect.is_some());
+                }
+                // Not JSON: the text after the escaped quote is outside
+                // the string.
+                Err(e) => assert!(e.to_string().contains("not a JSON object"), "{e}"),
+            }
+        }
         // One layout for a whole event of alike records.
         let mut all = vec![&first];
         all.extend(alike.iter());
