@@ -913,22 +913,32 @@ mod fast {
     /// as one correctly rounded division: what serde_json computes for it
     /// (with or without its `float_roundtrip` feature), without the call.
     fn exact_f64(text: &str) -> Option<f64> {
-        let (negative, body) = match text.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, text),
+        let (negative, body) = match text.as_bytes().split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, text.as_bytes()),
         };
-        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-        if frac.len() >= POW10.len() || int.len() + frac.len() > 15 {
+        // One pass (every record's arrival time comes here): fifteen
+        // digits and a point at most.
+        if body.len() > 16 {
             return None;
         }
         let mut m: u64 = 0;
-        for c in int.bytes().chain(frac.bytes()) {
-            if !c.is_ascii_digit() {
+        let mut point = None;
+        for (i, &c) in body.iter().enumerate() {
+            if c.is_ascii_digit() {
+                m = m * 10 + u64::from(c - b'0');
+            } else if c == b'.' && point.is_none() {
+                point = Some(i);
+            } else {
                 return None;
             }
-            m = m * 10 + u64::from(c - b'0');
         }
-        let v = m as f64 / POW10[frac.len()];
+        let digits = body.len() - usize::from(point.is_some());
+        if digits > 15 {
+            return None;
+        }
+        let frac = point.map_or(0, |p| body.len() - p - 1);
+        let v = m as f64 / POW10.get(frac)?;
         Some(if negative { -v } else { v })
     }
 
@@ -950,6 +960,11 @@ mod fast {
                 "123456789.123456",
                 "1e3",
                 "1545084650.98700000000000000001",
+                "9999999999999999",
+                "1234567890.12345",
+                "0.000000000000001",
+                "-0.00000000000001",
+                "12345678901234.5",
             ] {
                 let serde: f64 = serde_json::from_str(text).unwrap();
                 let mut s = Scan::new(text.as_bytes()).unwrap();
