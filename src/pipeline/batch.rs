@@ -305,9 +305,7 @@ fn pointer_of(r: &Record) -> Result<Option<crate::s3::Pointer>, crate::s3::Point
         SourceKind::Kinesis => Ok(kinesis_pointer(&r.payload)),
         SourceKind::SqsFifo => sqs_pointer(
             &r.payload,
-            r.pointer_attribute
-                .iter()
-                .map(|(name, value)| (*name, value.as_deref())),
+            r.pointer_attribute.iter().map(|a| (a.0, a.1.as_deref())),
         ),
     }
 }

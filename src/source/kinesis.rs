@@ -166,11 +166,11 @@ pub(crate) fn records_of(
             }
         };
         let mut r = plain(lane.clone(), payload, defect, None);
-        r.sub = Some(Sub {
+        r.sub = Some(Box::new(Sub {
             index,
             last: i + 1 == count,
             partition_key: user_key,
-        });
+        }));
         out.push(r);
     }
 }

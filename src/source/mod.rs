@@ -65,10 +65,12 @@ pub struct Record {
     /// SQS only: the claim-check size attribute the message carries
     /// (`ExtendedPayloadSize`, else the legacy `SQSLargePayloadSize`) and
     /// its value. It marks the body as an S3 pointer (`s3::pointer`).
-    pub pointer_attribute: Option<(&'static str, Option<String>)>,
+    /// Boxed, as `sub` is: a batch's records are walked by every stage,
+    /// and fields most records leave empty should not widen them.
+    pub pointer_attribute: Option<Box<(&'static str, Option<String>)>>,
     /// Kinesis only: the user record's place in the KPL aggregate it came
     /// from; `None` for a plain record (DESIGN §2).
-    pub sub: Option<Sub>,
+    pub sub: Option<Box<Sub>>,
     /// Kinesis only: why a record that starts with the KPL magic was read
     /// as plain; shown with its decode error, if it has one.
     pub kpl_note: Option<String>,
@@ -161,4 +163,15 @@ pub fn lanes(records: &[Record]) -> Vec<Lane> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every stage walks the batch's records: fields most records leave
+    /// empty are boxed so they do not widen them (248 bytes before).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn records_stay_narrow() {
+        assert!(std::mem::size_of::<super::Record>() <= 192);
+    }
 }

@@ -99,7 +99,7 @@ pub fn record(p: SqsParts<'_>, opts: &SourceOptions) -> Result<Record, SourceRec
         defect,
         pointer_attribute: p
             .pointer_attribute
-            .map(|(name, value)| (name, value.map(str::to_string))),
+            .map(|(name, value)| Box::new((name, value.map(str::to_string)))),
         sub: None,
         kpl_note: None,
     })
