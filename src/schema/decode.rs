@@ -32,9 +32,12 @@ impl Catalog {
                 limit,
             });
         }
-        let text = std::str::from_utf8(payload).map_err(|e| RecordError::BadUtf8 {
-            offset: e.valid_up_to(),
-        })?;
+        // The SIMD check first; std's only to name where a bad one fails.
+        let text = simdutf8::basic::from_utf8(payload)
+            .or_else(|_| std::str::from_utf8(payload))
+            .map_err(|e| RecordError::BadUtf8 {
+                offset: e.valid_up_to(),
+            })?;
         let first = text.bytes().find(|b| !b.is_ascii_whitespace());
         if !matches!(first, Some(b'{' | b'[')) {
             if let Some(t) = self.route_text(source) {

@@ -563,7 +563,7 @@ mod fast {
 
     impl<'a> Scan<'a> {
         fn new(event: &'a [u8]) -> Option<Scan<'a>> {
-            let text = std::str::from_utf8(event).ok()?;
+            let text = simdutf8::basic::from_utf8(event).ok()?;
             Some(Scan {
                 text,
                 b: event,
