@@ -470,7 +470,7 @@ impl<D: Decoder> Batch<'_, D> {
         self.summary.stage_start_ms.decode = epoch_ms();
         let mut lane_rows = Vec::with_capacity(self.lanes.len());
         let mut decoded: Vec<Vec<usize>> = Vec::with_capacity(self.lanes.len());
-        let mut keyed: Vec<(usize, String)> = Vec::new();
+        let mut keyed: Vec<(usize, String)> = Vec::with_capacity(self.records.len());
         for l in 0..self.lanes.len() {
             let (rows, pushed) = self.decode_lane(l, Some(&mut keyed));
             lane_rows.push(rows);
@@ -586,7 +586,7 @@ impl<D: Decoder> Batch<'_, D> {
     ) -> (D::Lane, Vec<usize>) {
         let bad_records = self.cfg.bad_records;
         let mut rows = self.decoder.lane();
-        let mut pushed = Vec::new();
+        let mut pushed = Vec::with_capacity(self.lanes[l].records.len());
         for &i in &self.lanes[l].records {
             match &self.slots.work[i] {
                 w if w.pending_reason().is_some() => break,
