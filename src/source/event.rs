@@ -535,7 +535,7 @@ mod fast {
                 arrival_text: None,
             };
             for &(text, what) in &self.parts {
-                s.same(text)?;
+                s.literal(text)?;
                 match what {
                     Varying::EventId => f.event_id = s.plain()?,
                     Varying::Seq => f.seq = s.plain()?,
@@ -548,7 +548,7 @@ mod fast {
                     }
                 }
             }
-            s.same(self.tail)?;
+            s.literal(self.tail)?;
             Some(f)
         }
     }
@@ -605,14 +605,9 @@ mod fast {
         #[inline]
         fn str(&mut self) -> Option<&'a str> {
             self.eat(b'"')?;
-            let start = self.i;
-            let rest = self.b.get(start..)?;
-            let len = string_stop(rest);
-            if rest.get(len) != Some(&b'"') {
-                return None;
-            }
-            self.i += len + 1;
-            self.text.get(start..start + len)
+            let text = self.plain()?;
+            self.i += 1;
+            Some(text)
         }
 
         /// A string with no escape, as [`Scan::str`]; `seen` is the string
@@ -653,15 +648,6 @@ mod fast {
             self.skip(depth)
         }
 
-        /// `text` exactly, next.
-        #[inline]
-        fn same(&mut self, text: &[u8]) -> Option<()> {
-            let end = self.i.checked_add(text.len())?;
-            bytes_eq(self.b.get(self.i..end)?, text).then_some(())?;
-            self.i = end;
-            Some(())
-        }
-
         /// The text of a plain string (no escape, no control character)
         /// whose opening quote was just passed, up to its closing quote,
         /// which is left to read.
@@ -693,10 +679,9 @@ mod fast {
         #[inline]
         fn raw_str(&mut self) -> Option<&'a [u8]> {
             self.eat(b'"')?;
-            let rest = self.b.get(self.i..)?;
-            let len = memchr::memchr(b'"', rest)?;
-            self.i += len + 1;
-            Some(&rest[..len])
+            let bytes = self.up_to_quote()?;
+            self.i += 1;
+            Some(bytes)
         }
 
         /// A string or null.
@@ -708,9 +693,11 @@ mod fast {
             self.str().map(Some)
         }
 
+        /// `word` exactly, next: a JSON literal, or the text of a layout.
+        #[inline]
         fn literal(&mut self, word: &[u8]) -> Option<()> {
             let end = self.i.checked_add(word.len())?;
-            (self.b.get(self.i..end)? == word).then_some(())?;
+            bytes_eq(self.b.get(self.i..end)?, word).then_some(())?;
             self.i = end;
             Some(())
         }
