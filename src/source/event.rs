@@ -663,8 +663,9 @@ mod fast {
             self.text.get(start..start + len)
         }
 
-        /// The bytes from here to the next quote, which is left to read:
-        /// `data`, as [`Scan::raw_str`] reads it.
+        /// The bytes from here to the next quote, unchecked; the quote is
+        /// left to read. How `data` is read, by [`Scan::raw_str`] and by
+        /// layouts alike.
         #[inline]
         fn up_to_quote(&mut self) -> Option<&'a [u8]> {
             let rest = self.b.get(self.i..)?;
