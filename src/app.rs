@@ -267,6 +267,14 @@ impl App {
         quarantine: Quarantine,
         decoder: SchemaDecoder,
     ) -> App {
+        let mut config = config;
+        if let Store::Memory(_) = store {
+            // Claims are chunked so a store call in flight at the deadline
+            // margin ends soon after; the memory store's end at once, and
+            // one claim of the whole batch looks its keys up in table
+            // order (`dedupe::memory`).
+            config.pipeline.claim_chunk = usize::MAX;
+        }
         let mut link = link;
         link.set_preflight(Preflight {
             schemas: decoder

@@ -6,13 +6,72 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::claim_log::ClaimLog;
 use super::key_table::KeyTable;
 use super::{Claim, DedupeStore, StoreError, RELEASE_CHUNK};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum KeyState {
-    InProgress { until_ms: i64 },
-    Completed { expires_at_s: i64 },
+    InProgress {
+        until_ms: i64,
+    },
+    Completed {
+        expires_at_s: i64,
+    },
+    /// Taken by claim `number` of the claim log until `until_ms`:
+    /// completed once that claim is completed whole (`claim_log`).
+    Claimed {
+        number: u32,
+        until_ms: i64,
+    },
+}
+
+/// Claims of at least this many keys look their keys up in table order
+/// (`KeyTable::place`); sorting a handful is not worth it.
+const SORTED_CLAIM: usize = 256;
+/// Table places a sorted claim tells apart.
+const PLACE_BINS: usize = 4096;
+
+/// The keys and the claims that took them.
+struct Keys {
+    table: KeyTable<KeyState>,
+    log: ClaimLog,
+}
+
+impl Keys {
+    /// A key's own state: a claim's number gives way to what it stands for.
+    fn settled(&self, state: &KeyState) -> KeyState {
+        settled(&self.log, state)
+    }
+
+    fn get(&self, key: &str) -> Option<KeyState> {
+        self.table.get(key).map(|s| self.settled(s))
+    }
+
+    /// Starts a new generation when the current one is full, and empties
+    /// the claim log when it is: the keys are settled first, so none
+    /// names a claim the log has forgotten.
+    fn make_room(&mut self, now_ms: i64) {
+        if self.table.is_full() || self.log.is_full() {
+            let log = &self.log;
+            self.table.for_each_current(|s| *s = settled(log, s));
+            self.log.clear();
+        }
+        // Claims of other invocations still live are never forgotten.
+        self.table.rotate_if_full(
+            |s| matches!(s, KeyState::InProgress { until_ms } if *until_ms > now_ms),
+        );
+    }
+}
+
+fn settled(log: &ClaimLog, state: &KeyState) -> KeyState {
+    match *state {
+        KeyState::Claimed { number, until_ms } => match log.completed(number) {
+            Some(expires_at_s) => KeyState::Completed { expires_at_s },
+            None => KeyState::InProgress { until_ms },
+        },
+        ref s => s.clone(),
+    }
 }
 
 /// The keys a store remembers at least (and holds about twice as many,
@@ -24,7 +83,7 @@ pub const KEYS_REMEMBERED: usize = 1 << 17;
 
 pub struct MemoryStore {
     checkpoints: Mutex<HashMap<String, String>>,
-    keys: Mutex<KeyTable<KeyState>>,
+    keys: Mutex<Keys>,
     requests: AtomicU64,
 }
 
@@ -43,7 +102,10 @@ impl MemoryStore {
     pub fn remembering(keys: usize) -> MemoryStore {
         MemoryStore {
             checkpoints: Mutex::default(),
-            keys: Mutex::new(KeyTable::new(keys)),
+            keys: Mutex::new(Keys {
+                table: KeyTable::new(keys),
+                log: ClaimLog::default(),
+            }),
             requests: AtomicU64::new(0),
         }
     }
@@ -55,7 +117,8 @@ impl MemoryStore {
     /// Plants a live claim, as a concurrent invocation would hold it.
     pub fn hold(&self, key: &str, until_ms: i64) {
         if let Ok(mut keys) = self.keys.lock() {
-            keys.update(key, |_| Some(KeyState::InProgress { until_ms }));
+            keys.table
+                .update(key, |_| Some(KeyState::InProgress { until_ms }));
         }
     }
 
@@ -65,6 +128,30 @@ impl MemoryStore {
             .map(|k| matches!(k.get(key), Some(KeyState::Completed { .. })))
             .unwrap_or(false)
     }
+}
+
+/// The order a claim looks its keys up in (indexes into `hashes`): table
+/// order for a large claim, as given for a small one.
+fn claim_order(table: &KeyTable<KeyState>, hashes: &[u64]) -> Vec<usize> {
+    if hashes.len() < SORTED_CLAIM {
+        return (0..hashes.len()).collect();
+    }
+    // A counting sort by place: two passes, no comparisons.
+    let place = |h: u64| table.place(h, PLACE_BINS);
+    let mut starts = vec![0usize; PLACE_BINS + 1];
+    for &h in hashes {
+        starts[place(h) + 1] += 1;
+    }
+    for b in 1..=PLACE_BINS {
+        starts[b] += starts[b - 1];
+    }
+    let mut order = vec![0; hashes.len()];
+    for (i, &h) in hashes.iter().enumerate() {
+        let b = place(h);
+        order[starts[b]] = i;
+        starts[b] += 1;
+    }
+    order
 }
 
 /// What a claim of a key in `state` at `now_ms` finds.
@@ -126,25 +213,32 @@ impl DedupeStore for MemoryStore {
         in_progress_until_ms: i64,
     ) -> Result<Vec<Claim>, StoreError> {
         self.count(keys.len());
-        let mut state = self.keys.lock().map_err(|_| poisoned())?;
-        let taken = KeyState::InProgress {
+        let mut guard = self.keys.lock().map_err(|_| poisoned())?;
+        guard.make_room(now_ms);
+        let Keys { table, log } = &mut *guard;
+        let taken = KeyState::Claimed {
+            number: log.next_number(),
             until_ms: in_progress_until_ms,
         };
-        // Claims of other invocations still live are never forgotten.
-        state.rotate_if_full(
-            |s| matches!(s, KeyState::InProgress { until_ms } if *until_ms > now_ms),
+        let hashes: Vec<u64> = keys.iter().map(|k| table.hash(k)).collect();
+        let mut claims = vec![Claim::New; keys.len()];
+        for i in claim_order(table, &hashes) {
+            table.update_hashed(hashes[i], &keys[i], |held| {
+                let claim = claim_of(held.map(|s| settled(log, s)).as_ref(), now_ms);
+                let new = claim == Claim::New;
+                claims[i] = claim;
+                new.then(|| taken.clone())
+            });
+        }
+        let hasher = |k: &str| table.hash(k);
+        log.record(
+            keys.iter()
+                .zip(&claims)
+                .filter(|(_, c)| **c == Claim::New)
+                .map(|(k, _)| k.as_str()),
+            hasher,
         );
-        Ok(keys
-            .iter()
-            .map(|k| {
-                let mut claim = Claim::New;
-                state.update(k, |held| {
-                    claim = claim_of(held, now_ms);
-                    (claim == Claim::New).then(|| taken.clone())
-                });
-                claim
-            })
-            .collect())
+        Ok(claims)
     }
 
     /// Counted as DynamoDB's `BatchGetItem`: one request per 100 keys.
@@ -153,15 +247,25 @@ impl DedupeStore for MemoryStore {
         let state = self.keys.lock().map_err(|_| poisoned())?;
         Ok(keys
             .iter()
-            .map(|k| claim_of(state.get(k), now_ms))
+            .map(|k| claim_of(state.get(k).as_ref(), now_ms))
             .collect())
     }
 
     async fn complete(&self, keys: &[String], expires_at_s: i64) -> Result<(), StoreError> {
         self.count(keys.len().div_ceil(25));
-        let mut state = self.keys.lock().map_err(|_| poisoned())?;
-        for k in keys {
-            state.update(k, |_| Some(KeyState::Completed { expires_at_s }));
+        let mut guard = self.keys.lock().map_err(|_| poisoned())?;
+        let Keys { table, log } = &mut *guard;
+        let mut rest = keys;
+        while let Some(first) = rest.first() {
+            let h = table.hash(first);
+            // A whole claim in one write; any other key by itself.
+            let done = log
+                .complete_claim(h, rest, expires_at_s)
+                .unwrap_or_else(|| {
+                    table.update_hashed(h, first, |_| Some(KeyState::Completed { expires_at_s }));
+                    1
+                });
+            rest = rest.get(done..).unwrap_or_default();
         }
         Ok(())
     }
@@ -174,16 +278,16 @@ impl DedupeStore for MemoryStore {
             let ours = chunk
                 .iter()
                 .filter(|k| {
-                    matches!(state.get(k), Some(KeyState::InProgress { until_ms }) if *until_ms == claimed_until_ms)
+                    matches!(state.get(k), Some(KeyState::InProgress { until_ms }) if until_ms == claimed_until_ms)
                 })
                 .count();
             // One transaction; when it held keys that are not in progress
             // it is cancelled, and the rest go again in a second one.
             self.count(if ours > 0 && ours < chunk.len() { 2 } else { 1 });
             for k in chunk {
-                if matches!(state.get(k), Some(KeyState::InProgress { until_ms }) if *until_ms == claimed_until_ms)
+                if matches!(state.get(k), Some(KeyState::InProgress { until_ms }) if until_ms == claimed_until_ms)
                 {
-                    state.remove(k);
+                    state.table.remove(k);
                 }
             }
         }
@@ -276,6 +380,109 @@ mod tests {
                 Claim::Completed
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn claims_completed_whole_or_key_by_key_end_the_same() {
+        // Enough keys for a claim in table order; every fifth one done
+        // before, every seventh held by another invocation.
+        let all: Vec<String> = (0..1000).map(|n| format!("trade#t-{n:08}")).collect();
+        let (done, held): (Vec<usize>, Vec<usize>) = (
+            (0..1000).filter(|n| n % 5 == 0).collect(),
+            (0..1000).filter(|n| n % 7 == 0 && n % 5 != 0).collect(),
+        );
+        let expect: Vec<Claim> = (0..1000)
+            .map(|n| match n {
+                n if n % 5 == 0 => Claim::Completed,
+                n if n % 7 == 0 => Claim::InProgress,
+                _ => Claim::New,
+            })
+            .collect();
+        let new: Vec<String> = (0..1000)
+            .filter(|n| expect[*n] == Claim::New)
+            .map(|n| all[n].clone())
+            .collect();
+        // Whole (one claim of everything), whole in chunks, reversed (one
+        // by one), and all but the last (one by one, the last released).
+        for way in 0..4 {
+            let s = MemoryStore::new();
+            let before: Vec<String> = done.iter().map(|&n| all[n].clone()).collect();
+            s.claim(&before, 0, 500).await.unwrap();
+            s.complete(&before, 100).await.unwrap();
+            for &n in &held {
+                s.hold(&all[n], 5000);
+            }
+            let claims = if way == 1 {
+                let mut claims = Vec::new();
+                for chunk in all.chunks(300) {
+                    claims.extend(s.claim(chunk, 10, 1000).await.unwrap());
+                }
+                claims
+            } else {
+                s.claim(&all, 10, 1000).await.unwrap()
+            };
+            assert_eq!(claims, expect, "way {way}");
+            // Claimed and not completed: in progress to anyone else.
+            assert_eq!(
+                s.peek(&new[..1], 20).await.unwrap(),
+                vec![Claim::InProgress]
+            );
+            match way {
+                2 => {
+                    let reversed: Vec<String> = new.iter().rev().cloned().collect();
+                    s.complete(&reversed, 100).await.unwrap();
+                }
+                3 => {
+                    let (last, rest) = new.split_last().unwrap();
+                    s.complete(rest, 100).await.unwrap();
+                    s.release(std::slice::from_ref(last), 1000).await.unwrap();
+                }
+                _ => s.complete(&new, 100).await.unwrap(),
+            }
+            // Whole claims were completed in the log, the rest key by key.
+            let by_log = matches!(
+                s.keys.lock().unwrap().table.get(&new[0]),
+                Some(KeyState::Claimed { .. })
+            );
+            assert_eq!(by_log, way < 2, "way {way}");
+            let after = s.peek(&all, 20).await.unwrap();
+            for n in 0..1000 {
+                let want = match expect[n] {
+                    Claim::InProgress => Claim::InProgress,
+                    _ if way == 3 && all[n] == *new.last().unwrap() => Claim::New,
+                    _ => Claim::Completed,
+                };
+                assert_eq!(after[n], want, "way {way}, key {n}");
+                assert_eq!(s.is_completed(&all[n]), want == Claim::Completed);
+            }
+            // Completed keys expire with their TTL, however completed.
+            let later = s.peek(&new, 100_001).await.unwrap();
+            assert!(later.iter().all(|c| *c == Claim::New), "way {way}");
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_outlive_the_claim_log_and_the_generation() {
+        // Generations of four keys: the log is emptied at each rotation.
+        let s = MemoryStore::remembering(4);
+        let k = keys(&["a", "b", "c", "d", "e", "f", "g", "h"]);
+        s.claim(&k[..2], 0, 1000).await.unwrap();
+        s.complete(&k[..2], 100).await.unwrap();
+        // "c" and "d" claimed and left in progress, by a claim never completed.
+        s.claim(&k[2..4], 0, 1_000_000).await.unwrap();
+        // The generation is full: the next claim settles it and starts
+        // another, then the one after that forgets it but for live claims.
+        s.claim(&k[4..6], 10, 2000).await.unwrap();
+        s.complete(&k[4..6], 100).await.unwrap();
+        s.claim(&k[6..], 10, 2000).await.unwrap();
+        s.complete(&k[6..], 100).await.unwrap();
+        let found = s.peek(&k, 20).await.unwrap();
+        assert_eq!(found[..2], vec![Claim::Completed; 2]);
+        assert_eq!(found[2..4], vec![Claim::InProgress; 2]);
+        assert_eq!(found[4..], vec![Claim::Completed; 4]);
+        // Released by the claim that took them, they are free again.
+        s.release(&k[2..4], 1_000_000).await.unwrap();
+        assert_eq!(s.peek(&k[2..4], 20).await.unwrap(), vec![Claim::New; 2]);
     }
 
     #[tokio::test]

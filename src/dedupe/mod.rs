@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+mod claim_log;
 pub mod dynamodb;
 mod key_table;
 pub mod memory;

@@ -1063,13 +1063,15 @@ async fn commit<S: DedupeStore>(
     let mut complete = Vec::new();
     let mut release = Vec::new();
     // The keys move out of the slots: nothing reads them after the commit.
+    // They go in the order they were claimed (message keys by record, then
+    // payload keys lane by lane), which lets the memory store complete a
+    // whole claim at once (`dedupe::claim_log`).
     let Slots {
         work,
         message_key,
         payload_key,
     } = slots;
     for (i, w) in work.iter().enumerate() {
-        let payload_done = *w == Work::Done(RecordState::Forwarded);
         if let Some(k) = message_key.get_mut(i).and_then(Option::take) {
             if w.is_done() {
                 complete.push(k)
@@ -1077,8 +1079,10 @@ async fn commit<S: DedupeStore>(
                 release.push(k)
             }
         }
+    }
+    for &i in lanes.iter().flat_map(|l| &l.records) {
         if let Some(k) = payload_key.get_mut(i).and_then(Option::take) {
-            if payload_done {
+            if work[i] == Work::Done(RecordState::Forwarded) {
                 complete.push(k)
             } else {
                 release.push(k)
