@@ -67,6 +67,46 @@ pub struct Tape {
     flat_members: Option<usize>,
     /// See [`Tape::layout`].
     layout: u64,
+    /// The last flat object's text around its values.
+    shape: Shape,
+    /// Documents read by their shape (tests count them).
+    #[cfg(test)]
+    shaped: usize,
+}
+
+/// What a value of a shaped object may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Str,
+    Number,
+    Literal(Kind),
+}
+
+/// The text of the last flat object read, its values cut out: records of
+/// a stream mostly differ only in their values, so the next one is first
+/// read as this text with other values in it ([`Tape::parse_shaped`]).
+#[derive(Default, Debug)]
+struct Shape {
+    /// Whether it is the shape of the last document read.
+    live: bool,
+    /// The text before each value (a string's opening quote included),
+    /// one piece after the other, and the text after the last value.
+    text: Vec<u8>,
+    members: Vec<ShapedMember>,
+    /// Where the object's `{` is in the first piece and its `}` in the
+    /// last.
+    open_at: u32,
+    close_at: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ShapedMember {
+    /// Where the piece before this member's value ends in `Shape::text`.
+    piece_end: u32,
+    /// The key's span in that piece.
+    key_start: u32,
+    key_end: u32,
+    value: Class,
 }
 
 impl Tape {
@@ -90,9 +130,21 @@ impl Tape {
         if text.len() > u32::MAX as usize {
             return Err(syntax(0, "document too large"));
         }
-        if max_depth > 0 && self.parse_flat(text.as_bytes()) {
-            return Ok(());
+        if max_depth > 0 {
+            if self.parse_shaped(text.as_bytes()) {
+                #[cfg(test)]
+                {
+                    self.shaped += 1;
+                }
+                return Ok(());
+            }
+            self.nodes.clear();
+            if self.parse_flat(text.as_bytes()) {
+                self.take_shape(text.as_bytes());
+                return Ok(());
+            }
         }
+        self.shape.live = false;
         self.flat_members = None;
         self.layout += 1;
         self.parse_general(text, max_depth)
@@ -292,6 +344,151 @@ impl Tape {
             self.layout += 1;
         }
         self.flat_members = Some(members);
+        true
+    }
+
+    /// Keeps the shape of the flat object just read from `b` (its keys all
+    /// plain, at most [`FLAT_KEYS_REMEMBERED`] of them), or none.
+    fn take_shape(&mut self, b: &[u8]) {
+        let Tape { nodes, shape, .. } = self;
+        shape.live = false;
+        shape.text.clear();
+        shape.members.clear();
+        let (Some(root), Some(members)) = (nodes.first(), nodes.get(1..)) else {
+            return;
+        };
+        if members.is_empty() || members.len() > 2 * FLAT_KEYS_REMEMBERED {
+            return;
+        }
+        // Where the piece being cut starts in `b`.
+        let mut from = 0usize;
+        for pair in members.chunks(2) {
+            let [key, value] = pair else { return };
+            let (class, start, after) = match value.kind {
+                // A string's piece ends after its opening quote, and the
+                // next one starts after its closing quote.
+                Kind::Str | Kind::StrEscaped => (Class::Str, value.start, value.end + 1),
+                Kind::Int | Kind::Float => (Class::Number, value.start, value.end),
+                k @ (Kind::True | Kind::False | Kind::Null) => {
+                    (Class::Literal(k), value.start, value.end)
+                }
+                Kind::Object | Kind::Array => return,
+            };
+            let (start, after) = (start as usize, after as usize);
+            let Some(piece) = b.get(from..start) else {
+                return;
+            };
+            if key.kind != Kind::Str || (key.start as usize) < from {
+                return;
+            }
+            let key_start = key.start - from as u32;
+            let key_end = key.end - from as u32;
+            shape.text.extend_from_slice(piece);
+            shape.members.push(ShapedMember {
+                piece_end: shape.text.len() as u32,
+                key_start,
+                key_end,
+                value: class,
+            });
+            from = after;
+        }
+        let (Some(tail), Some(close)) = (b.get(from..), (root.end as usize).checked_sub(from + 1))
+        else {
+            return;
+        };
+        shape.text.extend_from_slice(tail);
+        shape.open_at = root.start;
+        shape.close_at = close as u32;
+        shape.live = true;
+    }
+
+    /// Reads `b` as the last flat object's shape with other values in it:
+    /// the text around the values must be the same, byte for byte, and
+    /// each value of the same class (a string without escapes, a number,
+    /// or the same literal); `false` at anything else. The tape is the one
+    /// the flat loop makes of the same text (a test holds them together),
+    /// and its keys are the last object's, so the layout stays.
+    fn parse_shaped(&mut self, b: &[u8]) -> bool {
+        let Tape { nodes, shape, .. } = self;
+        if !shape.live {
+            return false;
+        }
+        let push = |nodes: &mut Vec<Node>, kind: Kind, start: usize, end: usize| {
+            let next = nodes.len() as u32 + 1;
+            nodes.push(Node {
+                kind,
+                start: start as u32,
+                end: end as u32,
+                next,
+            });
+        };
+        nodes.push(Node {
+            kind: Kind::Object,
+            start: shape.open_at,
+            end: 0,
+            next: 0,
+        });
+        let mut pos = 0usize;
+        let mut piece_start = 0usize;
+        for m in &shape.members {
+            let Some(piece) = shape.text.get(piece_start..m.piece_end as usize) else {
+                return false;
+            };
+            if !b
+                .get(pos..pos + piece.len())
+                .is_some_and(|here| bytes_eq(here, piece))
+            {
+                return false;
+            }
+            push(
+                nodes,
+                Kind::Str,
+                pos + m.key_start as usize,
+                pos + m.key_end as usize,
+            );
+            pos += piece.len();
+            match m.value {
+                Class::Str => {
+                    let rest = b.get(pos..).unwrap_or_default();
+                    let plain = string_stop(rest);
+                    if rest.get(plain) != Some(&b'"') {
+                        return false;
+                    }
+                    push(nodes, Kind::Str, pos, pos + plain);
+                    pos += plain + 1;
+                }
+                Class::Number => {
+                    let mut p = Parser { b, i: pos };
+                    let Ok((kind, start, end)) = p.number() else {
+                        return false;
+                    };
+                    push(nodes, kind, start, end);
+                    pos = p.i;
+                }
+                Class::Literal(kind) => {
+                    let word: &[u8] = match kind {
+                        Kind::True => b"true",
+                        Kind::False => b"false",
+                        _ => b"null",
+                    };
+                    if b.get(pos..pos + word.len()) != Some(word) {
+                        return false;
+                    }
+                    push(nodes, kind, pos, pos + word.len());
+                    pos += word.len();
+                }
+            }
+            piece_start = m.piece_end as usize;
+        }
+        let tail = shape.text.get(piece_start..).unwrap_or_default();
+        if !b.get(pos..).is_some_and(|rest| bytes_eq(rest, tail)) {
+            return false;
+        }
+        let next = nodes.len() as u32;
+        if let Some(root) = nodes.first_mut() {
+            root.end = (pos + shape.close_at as usize + 1) as u32;
+            root.next = next;
+        }
         true
     }
 
@@ -942,6 +1139,114 @@ mod tests {
             "only {flat_taken} of {} flat",
             docs.len()
         );
+    }
+
+    /// Documents read by the last one's shape make the tape the general
+    /// loop makes of them, and the shape declines any other document.
+    #[test]
+    fn shaped_reads_make_the_tape_the_general_loop_makes() {
+        let tape_of = |t: &Tape| format!("{:?}", t.nodes());
+        let values = [
+            r#""x""#,
+            r#""""#,
+            r#""a\"b""#,
+            r#""\u00e9""#,
+            r#""é""#,
+            "\"a\u{1}b\"",
+            "0",
+            "-1.5e3",
+            "12",
+            "1.",
+            "01",
+            "-",
+            "true",
+            "false",
+            "null",
+            "tru",
+            "nul",
+            "[1]",
+            "{}",
+            r#"{"a":1}"#,
+        ];
+        // Each value's twin: another of its class (the same one when it
+        // is not a plain string, a number or a literal).
+        let twins = [
+            r#""yy""#,
+            r#""q""#,
+            r#""c\"d""#,
+            r#""\u00e8""#,
+            r#""ü""#,
+            "\"c\u{1f}d\"",
+            "7",
+            "2.25",
+            "-3",
+            "1.",
+            "01",
+            "-",
+            "true",
+            "false",
+            "null",
+            "tru",
+            "nul",
+            "[1]",
+            "{}",
+            r#"{"a":1}"#,
+        ];
+        // `V` is a value; each skeleton is filled with every value in turn
+        // (and its neighbours in the list for the other places), and then
+        // with their twins.
+        let skeletons = [
+            r#"{"k":V}"#,
+            r#" { "k" : V , "z" : V } "#,
+            r#"{"id":V,"price":V,"side":V,"sym":V}"#,
+            r#"{"k\u0065y":V,"z":V}"#,
+            r#"{"a":V,"a":V}"#,
+            r#"{"a":V,}"#,
+            r#"{"a":V}x"#,
+            r#"{"a":V "b":V}"#,
+            r#"{"a":V}]"#,
+            r#"{"":V,"z":V}"#,
+        ];
+        let mut docs = Vec::new();
+        for sk in skeletons {
+            for n in 0..values.len() {
+                for list in [values, twins] {
+                    let mut d = String::new();
+                    for (place, part) in sk.split('V').enumerate() {
+                        if place > 0 {
+                            d.push_str(list[(n + place - 1) % list.len()]);
+                        }
+                        d.push_str(part);
+                    }
+                    docs.push(d);
+                }
+            }
+        }
+        // The same documents in another order too: a shape taken from one
+        // meets documents of other shapes.
+        let mut mixed = docs.clone();
+        mixed.reverse();
+        mixed.rotate_left(7);
+        let mut t = Tape::new();
+        for d in docs.iter().chain(&mixed) {
+            let mut fresh = Tape::new();
+            let want = fresh.parse_general(d, 64);
+            let got = t.parse(d, 64);
+            assert_eq!(got, want, "{d}");
+            if got.is_ok() {
+                assert_eq!(tape_of(&t), tape_of(&fresh), "{d}");
+            }
+        }
+        // Most alike documents in a row were read by their shape.
+        assert!(t.shaped >= 60, "only {} read by their shape", t.shaped);
+        // A shape holds lookups: the layout moves only when keys change.
+        let mut t = Tape::new();
+        t.parse(r#"{"a":1,"b":"x"}"#, 64).unwrap();
+        let layout = t.layout();
+        t.parse(r#"{"a":22,"b":"yy"}"#, 64).unwrap();
+        assert_eq!((t.layout(), t.shaped), (layout, 1));
+        t.parse(r#"{"a":22,"c":"yy"}"#, 64).unwrap();
+        assert_ne!(t.layout(), layout);
     }
 
     #[test]
