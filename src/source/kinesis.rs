@@ -105,8 +105,12 @@ pub(crate) fn records_of(
     out: &mut Vec<Record>,
 ) {
     let source_arn = super::shared(out.last().map(|r| &r.source_arn), p.stream_arn);
+    // The shared names move into a plain record rather than being cloned
+    // and dropped: each count on a shared allocation is an atomic write.
     let seq: Arc<str> = p.sequence_number.into();
     let plain = |lane: Arc<str>,
+                 source_arn: Arc<str>,
+                 seq: Arc<str>,
                  payload: Vec<u8>,
                  defect: Option<String>,
                  kpl_note: Option<String>| Record {
@@ -114,8 +118,8 @@ pub(crate) fn records_of(
         message_key: None,
         lane,
         position: seq.clone(),
-        failure_id: seq.clone(),
-        source_arn: source_arn.clone(),
+        failure_id: seq,
+        source_arn,
         payload,
         arrival_ms: p.arrival_ms,
         defect,
@@ -128,13 +132,20 @@ pub(crate) fn records_of(
         Err(text) => {
             // Decoded again for the message: only bad records come here.
             let defect = base64_error(text.as_bytes());
-            out.push(plain(lane, text.as_bytes().to_vec(), Some(defect), None));
+            out.push(plain(
+                lane,
+                source_arn,
+                seq,
+                text.as_bytes().to_vec(),
+                Some(defect),
+                None,
+            ));
             return;
         }
     };
     // Most records are plain: they are not handed to the deaggregator.
     if !payload.starts_with(&kpl::MAGIC) {
-        out.push(plain(lane, payload, None, None));
+        out.push(plain(lane, source_arn, seq, payload, None, None));
         return;
     }
     let aggregate = match kpl::deaggregate(kpl::Bytes::from(payload)) {
@@ -143,7 +154,14 @@ pub(crate) fn records_of(
             // Plain, as KCL reads it; a producer meant it as an aggregate,
             // so its decode error (if any) says why it was not read as one.
             let note = format!("read as a plain record: {why}");
-            out.push(plain(lane, data.to_vec(), None, Some(note)));
+            out.push(plain(
+                lane,
+                source_arn,
+                seq,
+                data.to_vec(),
+                None,
+                Some(note),
+            ));
             return;
         }
     };
@@ -165,7 +183,14 @@ pub(crate) fn records_of(
                 (e.data.to_vec(), String::new(), Some(defect), e.subsequence)
             }
         };
-        let mut r = plain(lane.clone(), payload, defect, None);
+        let mut r = plain(
+            lane.clone(),
+            source_arn.clone(),
+            seq.clone(),
+            payload,
+            defect,
+            None,
+        );
         r.sub = Some(Box::new(Sub {
             index,
             last: i + 1 == count,
