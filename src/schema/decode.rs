@@ -531,6 +531,10 @@ fn push_escaped(out: &mut String, s: &str) {
     }
 }
 
+// Inlined: as a call, the value moved into it through the stack and was
+// read back before its stores had landed (the largest item in its profile);
+// `bench decode --batch 10000 --rounds 20` ran 2-7% faster inlined.
+#[inline]
 pub(super) fn push(
     plan: &ColumnPlan,
     input: Input<'_>,
