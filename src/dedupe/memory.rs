@@ -64,6 +64,14 @@ impl Keys {
     }
 }
 
+/// A key is about to be set to something else or removed: if it held a
+/// claim's number, that claim is no longer whole.
+fn let_go(log: &mut ClaimLog, held: Option<&KeyState>) {
+    if let Some(KeyState::Claimed { number, .. }) = held {
+        log.touched(*number);
+    }
+}
+
 fn settled(log: &ClaimLog, state: &KeyState) -> KeyState {
     match *state {
         KeyState::Claimed { number, until_ms } => match log.completed(number) {
@@ -117,8 +125,11 @@ impl MemoryStore {
     /// Plants a live claim, as a concurrent invocation would hold it.
     pub fn hold(&self, key: &str, until_ms: i64) {
         if let Ok(mut keys) = self.keys.lock() {
-            keys.table
-                .update(key, |_| Some(KeyState::InProgress { until_ms }));
+            let Keys { table, log } = &mut *keys;
+            table.update(key, |held| {
+                let_go(log, held);
+                Some(KeyState::InProgress { until_ms })
+            });
         }
     }
 
@@ -226,6 +237,9 @@ impl DedupeStore for MemoryStore {
             table.update_hashed(hashes[i], &keys[i], |held| {
                 let claim = claim_of(held.map(|s| settled(log, s)).as_ref(), now_ms);
                 let new = claim == Claim::New;
+                if new {
+                    let_go(log, held);
+                }
                 claims[i] = claim;
                 new.then(|| taken.clone())
             });
@@ -259,12 +273,16 @@ impl DedupeStore for MemoryStore {
         while let Some(first) = rest.first() {
             let h = table.hash(first);
             // A whole claim in one write; any other key by itself.
-            let done = log
-                .complete_claim(h, rest, expires_at_s)
-                .unwrap_or_else(|| {
-                    table.update_hashed(h, first, |_| Some(KeyState::Completed { expires_at_s }));
+            let done = match log.complete_claim(h, rest, expires_at_s) {
+                Some(n) => n,
+                None => {
+                    table.update_hashed(h, first, |held| {
+                        let_go(log, held);
+                        Some(KeyState::Completed { expires_at_s })
+                    });
                     1
-                });
+                }
+            };
             rest = rest.get(done..).unwrap_or_default();
         }
         Ok(())
@@ -287,7 +305,9 @@ impl DedupeStore for MemoryStore {
             for k in chunk {
                 if matches!(state.get(k), Some(KeyState::InProgress { until_ms }) if until_ms == claimed_until_ms)
                 {
-                    state.table.remove(k);
+                    let Keys { table, log } = &mut *state;
+                    let_go(log, table.get(k));
+                    table.remove(k);
                 }
             }
         }
@@ -483,6 +503,106 @@ mod tests {
         // Released by the claim that took them, they are free again.
         s.release(&k[2..4], 1_000_000).await.unwrap();
         assert_eq!(s.peek(&k[2..4], 20).await.unwrap(), vec![Claim::New; 2]);
+    }
+
+    /// Random scripts of claims, completions (of whole claims, as the
+    /// pipeline makes them, and of any keys), releases and planted claims,
+    /// run on the store and on a map written key by key: both answer the
+    /// same at every step.
+    #[tokio::test]
+    async fn claims_completed_whole_answer_as_keys_written_one_by_one() {
+        use std::collections::HashMap;
+        let mut whole = 0;
+        for seed in 1..=200u64 {
+            let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut next = move |m: u64| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng % m
+            };
+            let pool: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+            let s = MemoryStore::new();
+            let mut model: HashMap<String, KeyState> = HashMap::new();
+            let mut now_ms = 0i64;
+            // Claims made: their expiry and the keys they took, in order.
+            let mut taken: Vec<(i64, Vec<String>)> = vec![(1, Vec::new())];
+            for step in 0..80 {
+                now_ms += 100 * next(8) as i64;
+                let mut picked: Vec<String> =
+                    pool.iter().filter(|_| next(3) == 0).cloned().collect();
+                if next(2) == 0 {
+                    picked.reverse();
+                }
+                match next(5) {
+                    0 | 1 => {
+                        let until = now_ms + 300 * next(5) as i64;
+                        let got = s.claim(&picked, now_ms, until).await.unwrap();
+                        let mut want = Vec::new();
+                        let mut took = Vec::new();
+                        for k in &picked {
+                            let c = claim_of(model.get(k), now_ms);
+                            if c == Claim::New {
+                                model.insert(k.clone(), KeyState::InProgress { until_ms: until });
+                                took.push(k.clone());
+                            }
+                            want.push(c);
+                        }
+                        assert_eq!(got, want, "seed {seed} step {step}: claim {picked:?}");
+                        taken.push((until, took));
+                    }
+                    2 => {
+                        // A whole claim, mostly the last one, or any keys.
+                        let keys = match next(3) {
+                            0 => picked,
+                            1 => taken[next(taken.len() as u64) as usize].1.clone(),
+                            _ => taken.last().map(|t| t.1.clone()).unwrap_or_default(),
+                        };
+                        let exp_s = now_ms / 1000 + next(3) as i64;
+                        s.complete(&keys, exp_s).await.unwrap();
+                        for k in &keys {
+                            model.insert(
+                                k.clone(),
+                                KeyState::Completed {
+                                    expires_at_s: exp_s,
+                                },
+                            );
+                        }
+                    }
+                    3 => {
+                        let until = taken[next(taken.len() as u64) as usize].0;
+                        s.release(&picked, until).await.unwrap();
+                        for k in &picked {
+                            if model.get(k) == Some(&KeyState::InProgress { until_ms: until }) {
+                                model.remove(k);
+                            }
+                        }
+                    }
+                    _ => {
+                        if let Some(k) = picked.first() {
+                            let until_ms = now_ms + 200 * next(4) as i64;
+                            s.hold(k, until_ms);
+                            model.insert(k.clone(), KeyState::InProgress { until_ms });
+                        }
+                    }
+                }
+                let want: Vec<Claim> = pool
+                    .iter()
+                    .map(|k| claim_of(model.get(k), now_ms))
+                    .collect();
+                let got = s.peek(&pool, now_ms).await.unwrap();
+                assert_eq!(got, want, "seed {seed} step {step}");
+            }
+            let keys = s.keys.lock().unwrap();
+            whole += pool
+                .iter()
+                .filter(|k| {
+                    matches!(keys.table.get(k), Some(KeyState::Claimed { number, .. }) if keys.log.completed(*number).is_some())
+                })
+                .count();
+        }
+        // The scripts did complete claims whole, not only key by key.
+        assert!(whole > 50, "only {whole} keys completed by their claim");
     }
 
     #[tokio::test]
