@@ -271,8 +271,8 @@ impl App {
         if let Store::Memory(_) = store {
             // Claims are chunked so a store call in flight at the deadline
             // margin ends soon after; the memory store's end at once, and
-            // one claim of the whole batch looks its keys up in table
-            // order (`dedupe::memory`).
+            // one claim of the whole batch is one entry of its claim log
+            // (`dedupe::claim_log`) instead of one per chunk.
             config.pipeline.claim_chunk = usize::MAX;
         }
         let mut link = link;

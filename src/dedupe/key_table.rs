@@ -66,17 +66,6 @@ impl<V> KeyTable<V> {
         self.hasher.hash_one(key)
     }
 
-    /// Where the current generation starts looking for a key of hash `h`,
-    /// scaled to `0..bins` (a power of two): keys updated in this order
-    /// walk the table from one end to the other instead of at random,
-    /// which the memory's prefetcher follows (a claim of 10,000 keys, in
-    /// tables cold from the rest of the batch, took 10-20% less time).
-    pub(super) fn place(&self, h: u64, bins: usize) -> usize {
-        let buckets = self.current.num_buckets().max(bins);
-        // hashbrown's probe starts at the hash's low bits.
-        (h as usize & (buckets - 1)) / (buckets / bins)
-    }
-
     pub(super) fn get(&self, key: &str) -> Option<&V> {
         let h = self.hasher.hash_one(key);
         // The current generation shadows the previous one.

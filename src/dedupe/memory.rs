@@ -26,12 +26,6 @@ enum KeyState {
     },
 }
 
-/// Claims of at least this many keys look their keys up in table order
-/// (`KeyTable::place`); sorting a handful is not worth it.
-const SORTED_CLAIM: usize = 256;
-/// Table places a sorted claim tells apart.
-const PLACE_BINS: usize = 4096;
-
 /// The keys and the claims that took them.
 struct Keys {
     table: KeyTable<KeyState>,
@@ -39,13 +33,8 @@ struct Keys {
 }
 
 impl Keys {
-    /// A key's own state: a claim's number gives way to what it stands for.
-    fn settled(&self, state: &KeyState) -> KeyState {
-        settled(&self.log, state)
-    }
-
     fn get(&self, key: &str) -> Option<KeyState> {
-        self.table.get(key).map(|s| self.settled(s))
+        self.table.get(key).map(|s| settled(&self.log, s))
     }
 
     /// Starts a new generation when the current one is full, and empties
@@ -72,6 +61,7 @@ fn let_go(log: &mut ClaimLog, held: Option<&KeyState>) {
     }
 }
 
+/// A key's own state: a claim's number gives way to what it stands for.
 fn settled(log: &ClaimLog, state: &KeyState) -> KeyState {
     match *state {
         KeyState::Claimed { number, until_ms } => match log.completed(number) {
@@ -141,30 +131,6 @@ impl MemoryStore {
     }
 }
 
-/// The order a claim looks its keys up in (indexes into `hashes`): table
-/// order for a large claim, as given for a small one.
-fn claim_order(table: &KeyTable<KeyState>, hashes: &[u64]) -> Vec<usize> {
-    if hashes.len() < SORTED_CLAIM {
-        return (0..hashes.len()).collect();
-    }
-    // A counting sort by place: two passes, no comparisons.
-    let place = |h: u64| table.place(h, PLACE_BINS);
-    let mut starts = vec![0usize; PLACE_BINS + 1];
-    for &h in hashes {
-        starts[place(h) + 1] += 1;
-    }
-    for b in 1..=PLACE_BINS {
-        starts[b] += starts[b - 1];
-    }
-    let mut order = vec![0; hashes.len()];
-    for (i, &h) in hashes.iter().enumerate() {
-        let b = place(h);
-        order[starts[b]] = i;
-        starts[b] += 1;
-    }
-    order
-}
-
 /// What a claim of a key in `state` at `now_ms` finds.
 fn claim_of(state: Option<&KeyState>, now_ms: i64) -> Claim {
     match state {
@@ -231,19 +197,21 @@ impl DedupeStore for MemoryStore {
             number: log.next_number(),
             until_ms: in_progress_until_ms,
         };
-        let hashes: Vec<u64> = keys.iter().map(|k| table.hash(k)).collect();
-        let mut claims = vec![Claim::New; keys.len()];
-        for i in claim_order(table, &hashes) {
-            table.update_hashed(hashes[i], &keys[i], |held| {
-                let claim = claim_of(held.map(|s| settled(log, s)).as_ref(), now_ms);
-                let new = claim == Claim::New;
-                if new {
-                    let_go(log, held);
-                }
-                claims[i] = claim;
-                new.then(|| taken.clone())
-            });
-        }
+        let claims: Vec<Claim> = keys
+            .iter()
+            .map(|k| {
+                let mut claim = Claim::New;
+                table.update(k, |held| {
+                    claim = claim_of(held.map(|s| settled(log, s)).as_ref(), now_ms);
+                    let new = claim == Claim::New;
+                    if new {
+                        let_go(log, held);
+                    }
+                    new.then(|| taken.clone())
+                });
+                claim
+            })
+            .collect();
         let hasher = |k: &str| table.hash(k);
         log.record(
             keys.iter()
@@ -404,8 +372,8 @@ mod tests {
 
     #[tokio::test]
     async fn claims_completed_whole_or_key_by_key_end_the_same() {
-        // Enough keys for a claim in table order; every fifth one done
-        // before, every seventh held by another invocation.
+        // A thousand keys: every fifth one done before, every seventh held
+        // by another invocation.
         let all: Vec<String> = (0..1000).map(|n| format!("trade#t-{n:08}")).collect();
         let (done, held): (Vec<usize>, Vec<usize>) = (
             (0..1000).filter(|n| n % 5 == 0).collect(),
