@@ -413,15 +413,6 @@ impl Tape {
         if !shape.live {
             return false;
         }
-        let push = |nodes: &mut Vec<Node>, kind: Kind, start: usize, end: usize| {
-            let next = nodes.len() as u32 + 1;
-            nodes.push(Node {
-                kind,
-                start: start as u32,
-                end: end as u32,
-                next,
-            });
-        };
         nodes.push(Node {
             kind: Kind::Object,
             start: shape.open_at,
@@ -440,44 +431,39 @@ impl Tape {
             {
                 return false;
             }
-            push(
+            push_leaf(
                 nodes,
                 Kind::Str,
                 pos + m.key_start as usize,
                 pos + m.key_end as usize,
             );
             pos += piece.len();
-            match m.value {
+            let mut p = Parser { b, i: pos };
+            let value = match m.value {
                 Class::Str => {
                     let rest = b.get(pos..).unwrap_or_default();
                     let plain = string_stop(rest);
                     if rest.get(plain) != Some(&b'"') {
                         return false;
                     }
-                    push(nodes, Kind::Str, pos, pos + plain);
-                    pos += plain + 1;
+                    p.i = pos + plain + 1;
+                    Ok((Kind::Str, pos, pos + plain))
                 }
-                Class::Number => {
-                    let mut p = Parser { b, i: pos };
-                    let Ok((kind, start, end)) = p.number() else {
-                        return false;
-                    };
-                    push(nodes, kind, start, end);
-                    pos = p.i;
-                }
+                Class::Number => p.number(),
                 Class::Literal(kind) => {
                     let word: &[u8] = match kind {
                         Kind::True => b"true",
                         Kind::False => b"false",
                         _ => b"null",
                     };
-                    if b.get(pos..pos + word.len()) != Some(word) {
-                        return false;
-                    }
-                    push(nodes, kind, pos, pos + word.len());
-                    pos += word.len();
+                    p.literal(word, kind)
                 }
-            }
+            };
+            let Ok((kind, start, end)) = value else {
+                return false;
+            };
+            push_leaf(nodes, kind, start, end);
+            pos = p.i;
             piece_start = m.piece_end as usize;
         }
         let tail = shape.text.get(piece_start..).unwrap_or_default();
@@ -536,13 +522,7 @@ impl Tape {
     }
 
     fn leaf(&mut self, kind: Kind, start: usize, end: usize) {
-        let next = self.nodes.len() as u32 + 1;
-        self.nodes.push(Node {
-            kind,
-            start: start as u32,
-            end: end as u32,
-            next,
-        });
+        push_leaf(&mut self.nodes, kind, start, end);
     }
 
     fn literal(&mut self, p: &mut Parser, word: &[u8], kind: Kind) -> Result<(), JsonError> {
@@ -744,6 +724,17 @@ pub(crate) fn string_stop(b: &[u8]) -> usize {
         .iter()
         .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
         .unwrap_or(tail.len())
+}
+
+/// A scalar onto `nodes`: its subtree is itself.
+fn push_leaf(nodes: &mut Vec<Node>, kind: Kind, start: usize, end: usize) {
+    let next = nodes.len() as u32 + 1;
+    nodes.push(Node {
+        kind,
+        start: start as u32,
+        end: end as u32,
+        next,
+    });
 }
 
 struct Parser<'a> {
