@@ -12,21 +12,16 @@
 //! means rehashing, which stalled a batch for milliseconds) or faults in
 //! new pages, and no table fills with the tombstones that forgetting keys
 //! one by one would leave (a search for a new key, the common one, has to
-//! pass them all).
+//! pass them all). `generation` says how one generation is laid out.
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
+use super::generation::Generation;
 
 /// Seeded fast hash (foldhash): SipHash was a tenth of the handler's time
 /// with payload keys on. Each key is hashed once per call and the hash
-/// used for both generations (a map per generation hashed it up to three
-/// times per claim: a claim of 10,000 new keys took 1.05 ms that way,
-/// 0.78 ms this way, timed standalone).
+/// used for both generations.
 type Hasher = foldhash::fast::RandomState;
-
-/// One generation: a key's text and its value.
-type Generation<V> = HashTable<(Box<str>, V)>;
 
 /// Keys and their values in two generations (module doc).
 pub(super) struct KeyTable<V> {
@@ -40,16 +35,12 @@ pub(super) struct KeyTable<V> {
     carried: usize,
 }
 
-fn is<V>(key: &str) -> impl Fn(&(Box<str>, V)) -> bool + '_ {
-    move |(k, _)| crate::bytes_eq::str_eq(k, key)
-}
-
 impl<V> KeyTable<V> {
     /// A table that remembers at least the last `generation_len` keys.
     pub(super) fn new(generation_len: usize) -> KeyTable<V> {
         KeyTable {
-            current: HashTable::new(),
-            previous: HashTable::new(),
+            current: Generation::default(),
+            previous: Generation::default(),
             hasher: Hasher::default(),
             generation_len: generation_len.max(1),
             carried: 0,
@@ -66,19 +57,25 @@ impl<V> KeyTable<V> {
         self.hasher.hash_one(key)
     }
 
+    /// Asks the CPU for the places a key of hash `h` is searched at, in
+    /// both generations: call it a few keys ahead of their updates.
+    pub(super) fn prefetch(&self, h: u64) {
+        self.current.prefetch(h);
+        self.previous.prefetch(h);
+    }
+
     pub(super) fn get(&self, key: &str) -> Option<&V> {
-        let h = self.hasher.hash_one(key);
+        let h = self.hash(key);
         // The current generation shadows the previous one.
         self.current
-            .find(h, is(key))
-            .or_else(|| self.previous.find(h, is(key)))
-            .map(|(_, v)| v)
+            .get(h, key)
+            .or_else(|| self.previous.get(h, key))
     }
 
     /// Sets `key` to what `decide` makes of its value (`None`: leave it as
     /// it is). A key set goes to the current generation.
     pub(super) fn update(&mut self, key: &str, decide: impl FnOnce(Option<&V>) -> Option<V>) {
-        self.update_hashed(self.hasher.hash_one(key), key, decide)
+        self.update_hashed(self.hash(key), key, decide)
     }
 
     /// [`KeyTable::update`] of a key whose [`KeyTable::hash`] is `h`.
@@ -88,38 +85,32 @@ impl<V> KeyTable<V> {
         key: &str,
         decide: impl FnOnce(Option<&V>) -> Option<V>,
     ) {
-        if let Some((_, held)) = self.current.find_mut(h, is(key)) {
+        if let Some(held) = self.current.get_mut(h, key) {
             if let Some(value) = decide(Some(held)) {
                 *held = value;
             }
             return;
         }
-        let old = self.previous.find(h, is(key)).map(|(_, v)| v);
-        if let Some(value) = decide(old) {
-            let hasher = &self.hasher;
-            self.current
-                .insert_unique(h, (key.into(), value), |(k, _)| hasher.hash_one(&**k));
+        if let Some(value) = decide(self.previous.get(h, key)) {
+            self.current.insert(h, key, value);
         }
     }
 
     pub(super) fn remove(&mut self, key: &str) {
-        let h = self.hasher.hash_one(key);
-        for generation in [&mut self.current, &mut self.previous] {
-            if let Ok(entry) = generation.find_entry(h, is(key)) {
-                entry.remove();
-            }
-        }
+        let h = self.hash(key);
+        self.current.remove(h, key);
+        self.previous.remove(h, key);
     }
 
     /// Whether the current generation has taken its keys: the next
     /// [`KeyTable::rotate_if_full`] starts a new one.
     pub(super) fn is_full(&self) -> bool {
-        self.current.len() >= self.generation_len + self.carried
+        self.current.taken() >= self.generation_len + self.carried
     }
 
     /// Gives every value of the current generation to `f`.
     pub(super) fn for_each_current(&mut self, f: impl FnMut(&mut V)) {
-        self.current.iter_mut().map(|(_, v)| v).for_each(f);
+        self.current.values_mut().for_each(f);
     }
 
     /// Starts a new generation if the current one is full. Of the keys
@@ -131,18 +122,17 @@ impl<V> KeyTable<V> {
         }
         let full = std::mem::take(&mut self.current);
         let mut forgotten = std::mem::replace(&mut self.previous, full);
-        let (hasher, newer) = (&self.hasher, &self.previous);
-        let live: Vec<(u64, (Box<str>, V))> = forgotten
-            .drain()
-            .filter(|(_, v)| keep(v))
-            .map(|entry| (hasher.hash_one(&*entry.0), entry))
-            .filter(|(h, (k, _))| newer.find(*h, is(k)).is_none())
-            .collect();
-        self.carried = live.len();
-        // Emptied by the drain, its capacity kept.
-        for (h, entry) in live {
-            forgotten.insert_unique(h, entry, |(k, _)| hasher.hash_one(&**k));
+        // Emptied, its capacity kept.
+        let live = forgotten.empty_keeping(keep);
+        let newer = &self.previous;
+        let mut carried = 0;
+        for (h, key, value) in live {
+            if newer.get(h, &key).is_none() {
+                forgotten.insert(h, &key, value);
+                carried += 1;
+            }
         }
+        self.carried = carried;
         self.current = forgotten;
     }
 }

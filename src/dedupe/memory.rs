@@ -28,7 +28,8 @@ enum KeyState {
 
 /// The keys and the claims that took them.
 struct Keys {
-    table: KeyTable<KeyState>,
+    /// Boxed: the store sits in `app::Store` beside the DynamoDB one.
+    table: Box<KeyTable<KeyState>>,
     log: ClaimLog,
 }
 
@@ -75,9 +76,16 @@ fn settled(log: &ClaimLog, state: &KeyState) -> KeyState {
 /// The keys a store remembers at least (and holds about twice as many,
 /// plus live claims), so that a process holding the memory store stays
 /// bounded (`key_table` says how): 131,072 keys, thirteen batches of
-/// 10,000, in about 30 MB at most (two tables of 2^18 buckets and the key
-/// strings).
+/// 10,000. A generation is at most 2^18 slots of 8 bytes, an entry per key
+/// (its hash, where its text is, its state) and the key text: about 10 MB
+/// for keys of 16 bytes.
 pub const KEYS_REMEMBERED: usize = 1 << 17;
+
+/// How many keys ahead of its update a claim prefetches a key's slots:
+/// enough for the cache miss to end before the key's turn. Timed on the
+/// table alone (10,000 new keys against two full generations): none 0.96
+/// to 1.22 ms, 4 ahead 0.60 ms, 16 ahead 0.52 to 0.60 ms, 64 ahead 0.60 ms.
+const PREFETCH_AHEAD: usize = 16;
 
 pub struct MemoryStore {
     checkpoints: Mutex<HashMap<String, String>>,
@@ -101,7 +109,7 @@ impl MemoryStore {
         MemoryStore {
             checkpoints: Mutex::default(),
             keys: Mutex::new(Keys {
-                table: KeyTable::new(keys),
+                table: Box::new(KeyTable::new(keys)),
                 log: ClaimLog::default(),
             }),
             requests: AtomicU64::new(0),
@@ -197,11 +205,17 @@ impl DedupeStore for MemoryStore {
             number: log.next_number(),
             until_ms: in_progress_until_ms,
         };
+        let hashes: Vec<u64> = keys.iter().map(|k| table.hash(k)).collect();
         let claims: Vec<Claim> = keys
             .iter()
-            .map(|k| {
+            .zip(&hashes)
+            .enumerate()
+            .map(|(i, (k, &h))| {
+                if let Some(&ahead) = hashes.get(i + PREFETCH_AHEAD) {
+                    table.prefetch(ahead);
+                }
                 let mut claim = Claim::New;
-                table.update(k, |held| {
+                table.update_hashed(h, k, |held| {
                     claim = claim_of(held.map(|s| settled(log, s)).as_ref(), now_ms);
                     let new = claim == Claim::New;
                     if new {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 mod claim_log;
 pub mod dynamodb;
+mod generation;
 mod key_table;
 pub mod memory;
 mod read_only;
