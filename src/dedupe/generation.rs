@@ -36,6 +36,13 @@ struct Entry<V> {
     value: Option<V>,
 }
 
+impl<V> Entry<V> {
+    /// The entry's key, in its generation's `text`.
+    fn key_in<'t>(&self, text: &'t str) -> &'t str {
+        text.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
 pub(super) struct Generation<V> {
     /// A power of two in length (or empty).
     slots: Vec<Slot>,
@@ -86,7 +93,7 @@ impl<V> Generation<V> {
     }
 
     fn key(&self, e: &Entry<V>) -> &str {
-        self.text.get(e.start..e.end).unwrap_or_default()
+        e.key_in(&self.text)
     }
 
     /// The slot holding `key` (of hash `h`), if it is present.
@@ -191,13 +198,10 @@ impl<V> Generation<V> {
         let (entries, text) = (&mut self.entries, &self.text);
         let kept = entries
             .drain(..)
-            .filter_map(|e| match e.value {
-                Some(v) if keep(&v) => Some((
-                    e.hash,
-                    text.get(e.start..e.end).unwrap_or_default().to_owned(),
-                    v,
-                )),
-                _ => None,
+            .filter(|e| e.value.as_ref().is_some_and(&keep))
+            .filter_map(|e| {
+                let key = e.key_in(text).to_owned();
+                e.value.map(|v| (e.hash, key, v))
             })
             .collect();
         self.text.clear();
